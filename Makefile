@@ -1,0 +1,43 @@
+# crawlq developer entry points. `make help` lists them.
+SHELL := /bin/bash
+CARGO ?= cargo
+S3S_FS_VERSION := 0.14.1
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help deps build run up down test lint bench image clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+deps: ## Install what a fresh Debian machine lacks (nats-server, s3s-fs)
+	@command -v nats-server >/dev/null || { \
+	  echo "installing nats-server from apt"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nats-server; }
+	@command -v s3s-fs >/dev/null || { \
+	  echo "installing s3s-fs $(S3S_FS_VERSION) with cargo"; \
+	  $(CARGO) install s3s-fs --version $(S3S_FS_VERSION) --features binary --locked; }
+
+build: ## Build the crawlq binary (release)
+	$(CARGO) build --release -p crawlq
+
+run: deps build ## Run the whole pipeline on the bundled sample site
+	deploy/local/run.sh
+
+test: deps ## Run every test against real servers
+	$(CARGO) test --workspace --no-fail-fast
+
+lint: ## cargo fmt --check and clippy -D warnings
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: deps ## Benchmarks; writes bench/RESULTS.md
+	tests/bench/bench.sh
+
+image: ## Build the container image (needs a Docker engine)
+	docker build -f deploy/Dockerfile -t crawlq:dev .
+
+clean: ## Remove build output and local data
+	$(CARGO) clean
+	rm -rf data

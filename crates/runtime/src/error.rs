@@ -1,0 +1,50 @@
+//! The runtime's error type, and how services say what a failure means.
+//!
+//! Each service has its own error enum and implements [`Classify`] for it:
+//! the variant, not a string match, decides whether the worker loop naks
+//! the message for a retry or dead-letters it.
+
+use std::time::Duration;
+
+/// What the worker loop does with a message whose handling failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Try again later: nak with this delay, or with exponential backoff
+    /// when `None`. Dead-lettered once deliveries run out.
+    Retry(Option<Duration>),
+    /// Retrying cannot help: dead-letter now.
+    Permanent,
+}
+
+/// Classifies a handler error for the worker loop.
+pub trait Classify {
+    /// Retry or dead-letter.
+    fn disposition(&self) -> Disposition;
+    /// Short, stable, snake_case reason code (`robots_disallowed`). Used as
+    /// the dead-letter reason and as a bounded metric label.
+    fn reason(&self) -> &'static str;
+}
+
+/// Errors of the shared runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting is invalid; the message names it.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// NATS could not be reached.
+    #[error("cannot connect to nats: {0}")]
+    Connect(String),
+    /// A NATS or JetStream request failed.
+    #[error("nats: {0}")]
+    Nats(String),
+    /// The HTTP listener failed.
+    #[error("http listener: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+impl Error {
+    /// Wraps any NATS error.
+    pub fn nats(e: impl std::fmt::Display) -> Error {
+        Error::Nats(e.to_string())
+    }
+}

@@ -1,0 +1,34 @@
+//! What every crawlq service shares, written once.
+//!
+//! - [`config`]: clap flags with env vars, and errors that name them;
+//! - [`topology`]: subject, stream and consumer names;
+//! - [`nats`]: connecting with backoff, provisioning streams idempotently;
+//! - [`worker`]: the consumer loop (publish, await PubAck, then ack);
+//! - [`error`]: the retry-or-dead-letter contract handlers implement;
+//! - [`http`], [`metrics`]: `/metrics`, `/healthz`, `/readyz`;
+//! - [`service`]: start-up and graceful shutdown of a stage;
+//! - [`shutdown`], [`logging`].
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod nats;
+pub mod service;
+pub mod shutdown;
+pub mod topology;
+pub mod worker;
+
+pub use error::{Classify, Disposition, Error};
+pub use service::Runtime;
+pub use topology::{Stage, Topology};
+pub use worker::{Delivery, Described, Handler, Outgoing};
+
+/// Current time as Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,300 @@
+//! Connecting to NATS and provisioning crawlq's streams and consumers.
+//!
+//! Provisioning is idempotent: a stream or consumer that already has the
+//! settings crawlq wants is left untouched, one whose managed settings
+//! drifted is updated, and a missing one is created. Only features of
+//! nats-server 2.9 are used (no subject transforms, no multi-filter
+//! consumers), so the Debian package works as well as 2.10+.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::{ConnectOptions, Event};
+
+use crate::config::NatsArgs;
+use crate::error::Error;
+use crate::metrics as m;
+use crate::topology::{Stage, Topology};
+
+/// How long stored events are kept, for `status` and `submit --wait`.
+const STORED_MAX_AGE: Duration = Duration::from_secs(7 * 86_400);
+/// How long dead letters are kept for inspection and replay.
+const DLQ_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
+/// Window in which a repeated `Nats-Msg-Id` is dropped by the server.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// Connects with reconnect and exponential backoff, logging every
+/// disconnect and reconnect. `name` identifies the process to the server.
+pub async fn connect(args: &NatsArgs, name: &str) -> Result<async_nats::Client, Error> {
+    let mut opts = ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .reconnect_delay_callback(|attempts| {
+            let exp = 100u64.saturating_mul(1u64 << attempts.min(10) as u32);
+            Duration::from_millis(exp.min(8_000))
+        })
+        .event_callback(|event| async move {
+            match event {
+                Event::Connected => {
+                    metrics::gauge!(m::NATS_CONNECTED).set(1.0);
+                    tracing::info!("nats connected");
+                }
+                Event::Disconnected => {
+                    metrics::gauge!(m::NATS_CONNECTED).set(0.0);
+                    metrics::counter!(m::NATS_DISCONNECTS).increment(1);
+                    tracing::warn!("nats disconnected; reconnecting with backoff");
+                }
+                other => tracing::info!(event = %other, "nats event"),
+            }
+        });
+    if let Some(path) = &args.creds {
+        opts = opts
+            .credentials_file(path)
+            .await
+            .map_err(|e| Error::Config(format!("CRAWLQ_NATS_CREDS {}: {e}", path.display())))?;
+    }
+    if let (Some(user), Some(password)) = (&args.user, &args.password) {
+        opts = opts.user_and_password(user.clone(), password.clone());
+    }
+    if let Some(token) = &args.token {
+        opts = opts.token(token.clone());
+    }
+    if let Some(seed) = &args.nkey {
+        opts = opts.nkey(seed.clone());
+    }
+    if let Some(ca) = &args.tls_ca {
+        opts = opts.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        opts = opts
+            .add_client_certificate(cert.clone(), key.clone())
+            .require_tls(true);
+    }
+    let client = opts
+        .connect(args.url.as_str())
+        .await
+        .map_err(|e| Error::Connect(e.to_string()))?;
+    metrics::gauge!(m::NATS_CONNECTED).set(1.0);
+    Ok(client)
+}
+
+/// Is the client connected right now?
+pub fn is_connected(client: &async_nats::Client) -> bool {
+    matches!(
+        client.connection_state(),
+        async_nats::connection::State::Connected
+    )
+}
+
+/// What [`provision`] did to one stream or consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioned {
+    /// It was missing and was created.
+    Created,
+    /// Its managed settings differed and were updated.
+    Updated,
+    /// It already had the wanted settings.
+    Unchanged,
+}
+
+/// Creates or updates every crawlq stream. Returns what happened to each.
+pub async fn provision_streams(
+    js: &jetstream::Context,
+    topo: &Topology,
+    replicas: usize,
+) -> Result<Vec<(String, Provisioned)>, Error> {
+    let mut out = Vec::new();
+    for cfg in stream_configs(topo, replicas) {
+        let name = cfg.name.clone();
+        out.push((name, ensure_stream(js, cfg).await?));
+    }
+    Ok(out)
+}
+
+/// The streams crawlq uses.
+pub fn stream_configs(topo: &Topology, replicas: usize) -> Vec<stream::Config> {
+    let work_queue = |name: String, subject: String, description: &str| stream::Config {
+        name,
+        subjects: vec![subject],
+        retention: stream::RetentionPolicy::WorkQueue,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        duplicate_window: DUPLICATE_WINDOW,
+        description: Some(description.to_string()),
+        ..Default::default()
+    };
+    vec![
+        work_queue(
+            topo.urls_stream(),
+            topo.urls(),
+            "crawlq intake: URLs and CrawlRequests",
+        ),
+        work_queue(
+            topo.fetched_stream(),
+            topo.fetched(),
+            "crawlq fetched pages",
+        ),
+        work_queue(
+            topo.snapshots_stream(),
+            topo.snapshots(),
+            "crawlq snapshot records",
+        ),
+        stream::Config {
+            name: topo.stored_stream(),
+            subjects: vec![topo.stored()],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            num_replicas: replicas,
+            max_age: STORED_MAX_AGE,
+            duplicate_window: DUPLICATE_WINDOW,
+            description: Some("crawlq stored-snapshot events".into()),
+            ..Default::default()
+        },
+        stream::Config {
+            name: topo.dlq_stream(),
+            subjects: vec![topo.dlq_all()],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            num_replicas: replicas,
+            max_age: DLQ_MAX_AGE,
+            duplicate_window: DUPLICATE_WINDOW,
+            description: Some("crawlq dead letters".into()),
+            ..Default::default()
+        },
+    ]
+}
+
+async fn ensure_stream(
+    js: &jetstream::Context,
+    want: stream::Config,
+) -> Result<Provisioned, Error> {
+    match js.get_stream(&want.name).await {
+        Ok(mut s) => {
+            let have = s.info().await.map_err(Error::nats)?.config.clone();
+            if stream_matches(&have, &want) {
+                return Ok(Provisioned::Unchanged);
+            }
+            tracing::info!(stream = %want.name, "updating stream settings");
+            let mut next = have;
+            next.subjects = want.subjects;
+            next.max_age = want.max_age;
+            next.duplicate_window = want.duplicate_window;
+            next.description = want.description;
+            js.update_stream(next).await.map_err(Error::nats)?;
+            Ok(Provisioned::Updated)
+        }
+        Err(e) if is_stream_not_found(&e) => {
+            tracing::info!(stream = %want.name, "creating stream");
+            js.create_stream(want).await.map_err(Error::nats)?;
+            Ok(Provisioned::Created)
+        }
+        Err(e) => Err(Error::nats(e)),
+    }
+}
+
+fn is_stream_not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(j)
+        if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
+}
+
+fn stream_matches(have: &stream::Config, want: &stream::Config) -> bool {
+    have.subjects == want.subjects
+        && have.max_age == want.max_age
+        && have.duplicate_window == want.duplicate_window
+        && have.description == want.description
+}
+
+/// Settings of a stage's durable pull consumer.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Redelivery timeout.
+    pub ack_wait: Duration,
+    /// Most unacknowledged messages the server lets this consumer have.
+    pub max_ack_pending: i64,
+}
+
+/// Creates or updates the durable pull consumer of `stage`.
+pub async fn ensure_consumer(
+    js: &jetstream::Context,
+    topo: &Topology,
+    stage: Stage,
+    settings: &ConsumerSettings,
+) -> Result<(consumer::PullConsumer, Provisioned), Error> {
+    let (stream_name, subject) = topo.input_of(stage);
+    let stream = js.get_stream(&stream_name).await.map_err(Error::nats)?;
+    let name = topo.consumer(stage);
+    let want = consumer::pull::Config {
+        durable_name: Some(name.clone()),
+        description: Some(format!("crawlq {} stage", stage.as_str())),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: settings.ack_wait,
+        // The worker counts deliveries and dead-letters itself, so the
+        // server never silently drops a message after max_deliver.
+        max_deliver: -1,
+        filter_subject: subject,
+        max_ack_pending: settings.max_ack_pending,
+        ..Default::default()
+    };
+    match stream.consumer_info(&name).await {
+        Ok(info) => {
+            let have = &info.config;
+            let same = have.ack_wait == want.ack_wait
+                && have.max_ack_pending == want.max_ack_pending
+                && have.filter_subject == want.filter_subject
+                && have.max_deliver == want.max_deliver
+                && have.description == want.description;
+            let outcome = if same {
+                Provisioned::Unchanged
+            } else {
+                tracing::info!(consumer = %name, "updating consumer settings");
+                // Creating a durable that exists updates it (nats-server 2.9+).
+                stream.create_consumer(want).await.map_err(Error::nats)?;
+                Provisioned::Updated
+            };
+            let consumer = stream.get_consumer(&name).await.map_err(Error::nats)?;
+            Ok((consumer, outcome))
+        }
+        Err(_) => {
+            tracing::info!(consumer = %name, "creating consumer");
+            let consumer = stream.create_consumer(want).await.map_err(Error::nats)?;
+            Ok((consumer, Provisioned::Created))
+        }
+    }
+}
+
+/// Opens a key-value bucket, creating it with `max_age` if it is missing.
+///
+/// The bucket's stream is created here, with the settings the KV
+/// convention prescribes, because the client's own `create_key_value`
+/// first queries account info in a form nats-server 2.9 does not answer.
+pub async fn ensure_kv(
+    js: &jetstream::Context,
+    bucket: &str,
+    max_age: Duration,
+    replicas: usize,
+) -> Result<kv::Store, Error> {
+    if let Ok(store) = js.get_key_value(bucket).await {
+        return Ok(store);
+    }
+    let cfg = stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(format!("crawlq key-value bucket {bucket}")),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        max_age,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        duplicate_window: Duration::from_secs(120).min(max_age.max(Duration::from_secs(1))),
+        ..Default::default()
+    };
+    if let Err(e) = js.create_stream(cfg).await {
+        // Another replica may have created it at the same moment.
+        tracing::debug!(bucket, error = %e, "creating kv bucket stream");
+    }
+    js.get_key_value(bucket).await.map_err(Error::nats)
+}

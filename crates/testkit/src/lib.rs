@@ -1,0 +1,63 @@
+//! Test support for crawlq: real servers on dynamic loopback ports.
+//!
+//! - [`NatsServer`]: a real `nats-server -js` with a temp store dir, killed on drop.
+//! - [`S3Server`]: a real `s3s-fs` S3 server with a temp root, killed on drop.
+//! - [`HttpFixture`]: an axum router served on 127.0.0.1.
+//! - [`unique_prefix`]: a random subject prefix so tests can run in parallel.
+
+mod http;
+mod nats;
+mod s3;
+
+pub use http::HttpFixture;
+pub use nats::NatsServer;
+pub use s3::S3Server;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+/// A random subject prefix such as `t3f9a2c1d`, unique per test.
+pub fn unique_prefix() -> String {
+    format!("t{:08x}", rand::random::<u32>())
+}
+
+/// A loopback TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral loopback port")
+}
+
+/// Waits until something accepts TCP connections on `port`.
+pub(crate) async fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("nothing listened on 127.0.0.1:{port} within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check().await
+}
