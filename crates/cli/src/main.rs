@@ -5,6 +5,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod cmd;
+
 /// crawlq archives the web's news as it is published.
 #[derive(Debug, Parser)]
 #[command(name = "crawlq", version, about, propagate_version = true)]
@@ -30,14 +32,29 @@ enum Command {
     /// Read a stored record back from the archive.
     Get,
     /// Extract one HTML file into a snapshot record.
-    Extract,
+    Extract(cmd::extract::ExtractArgs),
     /// Extract every page of a benchmark directory into predictions JSON.
-    ExtractBench,
+    ExtractBench(cmd::extract::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli: Cli = crawlq_runtime::config::parse();
-    let (name, issue) = match cli.command {
+    let result = match cli.command {
+        Command::Extract(args) => cmd::extract::extract(args),
+        Command::ExtractBench(args) => cmd::extract::extract_bench(args),
+        other => return not_built(other),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("crawlq: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn not_built(command: Command) -> std::process::ExitCode {
+    let (name, issue) = match command {
         Command::Crawler => ("crawler", 3),
         Command::Extractor => ("extractor", 4),
         Command::Storage => ("storage", 5),
@@ -45,8 +62,7 @@ fn main() -> std::process::ExitCode {
         Command::Status => ("status", 6),
         Command::Dlq => ("dlq", 6),
         Command::Get => ("get", 5),
-        Command::Extract => ("extract", 4),
-        Command::ExtractBench => ("extract-bench", 4),
+        Command::Extract(_) | Command::ExtractBench(_) => unreachable!("built"),
     };
     eprintln!("crawlq {name}: not built yet (tracked in issue {issue})");
     std::process::ExitCode::from(2)

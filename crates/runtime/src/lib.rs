@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod nats;
 pub mod service;
 pub mod shutdown;
+pub mod store;
 pub mod topology;
 pub mod worker;
 

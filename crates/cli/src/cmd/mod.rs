@@ -1,0 +1,3 @@
+//! One module per user command.
+
+pub mod extract;

@@ -1,0 +1,311 @@
+//! Class/id and tag patterns that mark boilerplate or content.
+//!
+//! Matching is on lowercased `class` + `id` strings. The lists follow what
+//! readability-style extractors learned over years of news pages, plus the
+//! share bars, promos and "related" blocks of the Chinese-language news
+//! sites this archive is made for.
+
+/// Tags removed with their whole subtree before anything else.
+pub const DROP_TAGS: &[&str] = &[
+    "script", "style", "noscript", "template", "iframe", "form", "button", "input", "select",
+    "textarea", "nav", "aside", "footer", "svg", "canvas", "object", "embed", "dialog", "menu",
+    "link", "meta",
+];
+
+/// Class/id fragments of blocks that are almost never the article.
+const UNLIKELY: &[&str] = &[
+    "-ad-",
+    "ad-slot",
+    "adslot",
+    "ad-container",
+    "advert",
+    "banner",
+    "breadcrumb",
+    "combx",
+    "comment",
+    "community",
+    "cookie",
+    "disqus",
+    "gdpr",
+    "footer",
+    "header",
+    "legends",
+    "menu",
+    "related",
+    "remark",
+    "replies",
+    "rss",
+    "shoutbox",
+    "sidebar",
+    "skyscraper",
+    "social",
+    "sponsor",
+    "supplemental",
+    "pagination",
+    "pager",
+    "popup",
+    "share",
+    "sharing",
+    "newsletter",
+    "subscribe",
+    "promo",
+    "outbrain",
+    "taboola",
+    "recirc",
+    "most-popular",
+    "mostpopular",
+    "trending",
+    "signup",
+    "sign-up",
+    "toolbar",
+    "tags",
+    "byline-share",
+    "read-more",
+    "readmore",
+    "more-stories",
+    "recommend",
+    "selfpromo",
+    "app-download",
+    "paywall",
+    "modal",
+    "masthead",
+    "navbar",
+    "skip-link",
+    "jump-link",
+    "print-only",
+    "visually-hidden",
+    "sr-only",
+    "author-bio",
+    "hidden",
+];
+
+/// Class/id fragments that rescue an element from [`UNLIKELY`].
+const MAYBE: &[&str] = &[
+    "and",
+    "article",
+    "body",
+    "column",
+    "content",
+    "main",
+    "shadow",
+    "story",
+    "entry",
+    "post-text",
+];
+
+/// Class/id fragments that raise a candidate's score.
+const POSITIVE: &[&str] = &[
+    "article",
+    "body",
+    "content",
+    "entry",
+    "hentry",
+    "h-entry",
+    "main",
+    "page",
+    "pagination",
+    "post",
+    "text",
+    "blog",
+    "story",
+    "prose",
+    "rich-text",
+    "richtext",
+];
+
+/// Class/id fragments that lower a candidate's score.
+const NEGATIVE: &[&str] = &[
+    "-ad-",
+    "hidden",
+    "banner",
+    "combx",
+    "comment",
+    "com-",
+    "contact",
+    "foot",
+    "footer",
+    "footnote",
+    "gdpr",
+    "masthead",
+    "media",
+    "meta",
+    "outbrain",
+    "promo",
+    "related",
+    "scroll",
+    "share",
+    "shoutbox",
+    "sidebar",
+    "skyscraper",
+    "sponsor",
+    "shopping",
+    "tags",
+    "tool",
+    "widget",
+    "newsletter",
+    "social",
+    "recommend",
+    "caption",
+    "byline",
+    "author",
+    "subscribe",
+    "nav",
+    "breadcrumb",
+    "popular",
+    "trending",
+    "teaser",
+];
+
+/// Does the class/id string mark an element as unlikely content?
+pub fn is_unlikely(class_id: &str) -> bool {
+    !class_id.is_empty()
+        && UNLIKELY.iter().any(|p| contains_token_part(class_id, p))
+        && !MAYBE.iter().any(|p| class_id.contains(p))
+}
+
+/// Hard boilerplate: share bars, promos, related lists, ads and the like,
+/// removed even inside the chosen article container.
+pub fn is_boilerplate(class_id: &str) -> bool {
+    const HARD: &[&str] = &[
+        "share",
+        "sharing",
+        "social",
+        "newsletter",
+        "subscribe",
+        "promo",
+        "related",
+        "recommend",
+        "outbrain",
+        "taboola",
+        "advert",
+        "-ad-",
+        "ad-slot",
+        "adslot",
+        "ad-container",
+        "ad-wrapper",
+        "ad-unit",
+        "advertisement",
+        "selfpromo",
+        "app-download",
+        "most-popular",
+        "mostpopular",
+        "more-stories",
+        "read-more",
+        "readmore",
+        "recirc",
+        "trending",
+        "comment",
+        "breadcrumb",
+        "pagination",
+        "tags",
+        "print-only",
+        "visually-hidden",
+        "sr-only",
+        "signup",
+        "sign-up",
+        "cookie",
+        "gdpr",
+        "paywall",
+        "author-bio",
+        "toolbar",
+        "skip-link",
+        "byline",
+        "dateline",
+        "timestamp",
+        "credit",
+        "slideshow",
+        "carousel",
+        "lightbox",
+        "modal",
+        "popup",
+        "author",
+        "published-date",
+        "post-meta",
+        "entry-meta",
+        "article-meta",
+        "video-player",
+        "jw-player",
+    ];
+    !class_id.is_empty() && HARD.iter().any(|p| contains_token_part(class_id, p))
+}
+
+/// `data-*` attribute names that mark boilerplate (RFI's
+/// `data-selfpromo-newsletter`, `data-article-list`, `data-root-share`...).
+pub fn is_boilerplate_data_attr(attr: &str) -> bool {
+    attr.starts_with("data-")
+        && [
+            "selfpromo",
+            "share",
+            "article-list",
+            "newsletter",
+            "related",
+            "ad-",
+            "advert",
+        ]
+        .iter()
+        .any(|p| attr.contains(p))
+}
+
+/// +25 per positive hint, −25 per negative one (class and id counted apart).
+pub fn class_weight(class_id: &str) -> f32 {
+    let mut w = 0.0;
+    if NEGATIVE.iter().any(|p| contains_token_part(class_id, p)) {
+        w -= 25.0;
+    }
+    if POSITIVE.iter().any(|p| class_id.contains(p)) {
+        w += 25.0;
+    }
+    w
+}
+
+/// `pattern` occurs in `s` as the start of a word: "ad" must not match
+/// "header", "pager" must not match "pagerow", "tags" must not match
+/// "hashtags". Short patterns must also end a word (a trailing `s` is
+/// allowed); patterns that begin or end with `-`, and long ones, match
+/// anywhere.
+fn contains_token_part(s: &str, pattern: &str) -> bool {
+    if pattern.starts_with('-') || pattern.ends_with('-') || pattern.len() > 6 {
+        return s.contains(pattern);
+    }
+    s.match_indices(pattern).any(|(i, _)| {
+        let before = s[..i].chars().next_back();
+        let mut after = s[i + pattern.len()..].chars();
+        let end_ok = match after.next() {
+            None => true,
+            Some('s') => !after.next().is_some_and(|c| c.is_ascii_alphabetic()),
+            Some(c) => !c.is_ascii_alphabetic(),
+        };
+        !before.is_some_and(|c| c.is_ascii_alphabetic()) && end_ok
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(is_unlikely("site-footer"));
+        assert!(
+            !is_unlikely("article-footer-content"),
+            "rescued by `article`/`content`"
+        );
+        assert!(is_boilerplate("share-bar"));
+        assert!(is_boilerplate("m-related-articles"));
+        assert!(!is_boilerplate("article-body"));
+        assert!(
+            !is_boilerplate("hashtagsdisplay"),
+            "`tags` inside a word does not count"
+        );
+        assert!(
+            !is_unlikely("pagebuilder-pagerow"),
+            "`pager` must end a word"
+        );
+        assert!(is_unlikely("menus"));
+        assert!(class_weight("article-body") > 0.0);
+        assert!(class_weight("sidebar") < 0.0);
+        assert!(is_boilerplate_data_attr("data-selfpromo-newsletter"));
+        assert!(is_boilerplate_data_attr("data-article-list"));
+        assert!(!is_boilerplate_data_attr("data-src"));
+    }
+}

@@ -1,0 +1,595 @@
+//! Turning content subtrees into clean, valid, one-line HTML and plain text.
+//!
+//! Only semantic tags survive (p, h2–h6, lists, blockquote, figure, img,
+//! figcaption, table, a, strong/em/b/i, br, pre/code); other elements are
+//! unwrapped, and loose inline content is wrapped in `<p>` so the output
+//! nests correctly. Only href, src, alt, title and datetime survive; URLs
+//! become absolute and lazy or srcset images get their best source. Empty
+//! elements are dropped. The output is built as a small tree and rendered
+//! by our own serializer, so attributes are always separated by spaces.
+
+use ego_tree::NodeId;
+use scraper::{Html, Node};
+use url::Url;
+
+use crate::boilerplate::{is_boilerplate, is_boilerplate_data_attr, DROP_TAGS};
+use crate::content::is_hidden;
+use crate::dom::{class_id, push_collapsed, Analysis};
+use crate::rules::SiteRule;
+
+/// Clean content of a page.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cleaned {
+    /// Valid HTML on one line.
+    pub html: String,
+    /// Plain text, paragraphs separated by blank lines.
+    pub text: String,
+    /// Absolute http(s) links found in the content.
+    pub links: Vec<String>,
+    /// First image, if any.
+    pub first_image: Option<String>,
+}
+
+/// Nesting beyond this depth of kept elements is flattened.
+const MAX_DEPTH: usize = 48;
+
+#[derive(Debug)]
+enum Out {
+    El {
+        tag: &'static str,
+        attrs: Vec<(&'static str, String)>,
+        children: Vec<usize>,
+    },
+    Text(String),
+}
+
+/// What a kept tag is, for nesting rules.
+fn kept(tag: &str) -> Option<(&'static str, bool)> {
+    // (canonical tag, is_block)
+    Some(match tag {
+        "p" => ("p", true),
+        "h1" | "h2" => ("h2", true),
+        "h3" => ("h3", true),
+        "h4" => ("h4", true),
+        "h5" => ("h5", true),
+        "h6" => ("h6", true),
+        "ul" => ("ul", true),
+        "ol" => ("ol", true),
+        "li" => ("li", true),
+        "blockquote" => ("blockquote", true),
+        "figure" => ("figure", true),
+        "figcaption" => ("figcaption", true),
+        "table" => ("table", true),
+        "thead" => ("thead", true),
+        "tbody" => ("tbody", true),
+        "tfoot" => ("tfoot", true),
+        "tr" => ("tr", true),
+        "td" => ("td", true),
+        "th" => ("th", true),
+        "pre" => ("pre", true),
+        "a" => ("a", false),
+        "strong" => ("strong", false),
+        "em" => ("em", false),
+        "b" => ("b", false),
+        "i" => ("i", false),
+        "code" => ("code", false),
+        "br" => ("br", false),
+        "img" => ("img", false),
+        _ => return None,
+    })
+}
+
+/// Blocks that may hold inline content directly.
+fn holds_inline(tag: &str) -> bool {
+    matches!(
+        tag,
+        "p" | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "li"
+            | "figcaption"
+            | "td"
+            | "th"
+            | "pre"
+            | "a"
+            | "strong"
+            | "em"
+            | "b"
+            | "i"
+            | "code"
+    )
+}
+
+/// Block tags that may not contain other blocks.
+fn inline_only(tag: &str) -> bool {
+    matches!(
+        tag,
+        "p" | "h2" | "h3" | "h4" | "h5" | "h6" | "pre" | "a" | "strong" | "em" | "b" | "i" | "code"
+    )
+}
+
+struct Builder<'a> {
+    nodes: Vec<Out>,
+    /// Open output elements: (index, tag). `nodes[0]` is the root.
+    open: Vec<(usize, &'static str)>,
+    base: Option<&'a Url>,
+    links: Vec<String>,
+    first_image: Option<String>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(base: Option<&'a Url>) -> Self {
+        Builder {
+            nodes: vec![Out::El {
+                tag: "root",
+                attrs: vec![],
+                children: vec![],
+            }],
+            open: vec![(0, "root")],
+            base,
+            links: Vec::new(),
+            first_image: None,
+        }
+    }
+
+    fn current(&self) -> &'static str {
+        self.open.last().map_or("root", |(_, t)| t)
+    }
+
+    fn push(&mut self, node: Out) -> usize {
+        let idx = self.nodes.len();
+        self.nodes.push(node);
+        let parent = self.open.last().map_or(0, |(i, _)| *i);
+        if let Out::El { children, .. } = &mut self.nodes[parent] {
+            children.push(idx);
+        }
+        idx
+    }
+
+    /// Makes sure inline content has a block to live in.
+    fn ensure_inline_context(&mut self) {
+        if !holds_inline(self.current()) {
+            let idx = self.push(Out::El {
+                tag: "p",
+                attrs: vec![],
+                children: vec![],
+            });
+            self.open.push((idx, "p"));
+        }
+    }
+
+    /// Closes open elements that cannot contain a block.
+    fn ensure_block_context(&mut self) {
+        while self.open.len() > 1 && inline_only(self.current()) {
+            self.open.pop();
+        }
+    }
+
+    fn text(&mut self, t: &str, pre: bool) {
+        if t.trim().is_empty() && !holds_inline(self.current()) {
+            return;
+        }
+        self.ensure_inline_context();
+        let parent = self.open.last().map_or(0, |(i, _)| *i);
+        // Merge with a preceding text node.
+        if let Out::El { children, .. } = &self.nodes[parent] {
+            if let Some(&last) = children.last() {
+                if let Out::Text(prev) = &mut self.nodes[last] {
+                    if pre {
+                        prev.push_str(t)
+                    } else {
+                        push_collapsed(prev, t)
+                    }
+                    return;
+                }
+            }
+        }
+        let mut s = String::new();
+        if pre {
+            s.push_str(t);
+        } else {
+            // Keep the space that separates this run from a preceding
+            // inline element ("<em>Star Trek</em> film").
+            if t.starts_with(char::is_whitespace) {
+                s.push(' ');
+            }
+            push_collapsed(&mut s, t);
+        }
+        self.push(Out::Text(s));
+    }
+
+    fn absolute(&self, raw: &str) -> Option<String> {
+        let raw = raw.trim();
+        if raw.is_empty() || raw.starts_with('#') {
+            return None;
+        }
+        let url = match self.base {
+            Some(b) => b.join(raw).ok()?,
+            None => Url::parse(raw).ok()?,
+        };
+        matches!(url.scheme(), "http" | "https" | "mailto").then(|| url.to_string())
+    }
+
+    /// Opens a kept element; returns whether it was opened.
+    fn open_el(&mut self, tag: &'static str, is_block: bool, el: &scraper::node::Element) -> bool {
+        let mut attrs = Vec::new();
+        match tag {
+            "a" => {
+                if let Some(href) = el.attr("href").and_then(|h| self.absolute(h)) {
+                    if href.starts_with("http") {
+                        self.links.push(href.clone());
+                    }
+                    attrs.push(("href", href));
+                }
+            }
+            "img" => {
+                let Some(src) = best_image_source(el).and_then(|s| self.absolute(&s)) else {
+                    return false;
+                };
+                if self.first_image.is_none() {
+                    self.first_image = Some(src.clone());
+                }
+                attrs.push(("src", src));
+                if let Some(alt) = el.attr("alt") {
+                    attrs.push(("alt", alt.trim().to_string()));
+                }
+            }
+            _ => {}
+        }
+        for key in ["title", "datetime"] {
+            if let Some(v) = el.attr(key) {
+                attrs.push((key, v.trim().to_string()));
+            }
+        }
+        if is_block {
+            self.ensure_block_context();
+            // Table parts and list items only make sense inside their parents;
+            // elsewhere they are unwrapped.
+            let parent = self.current();
+            let fits = match tag {
+                "li" => matches!(parent, "ul" | "ol"),
+                "tr" => matches!(parent, "table" | "thead" | "tbody" | "tfoot"),
+                "td" | "th" => parent == "tr",
+                "thead" | "tbody" | "tfoot" => parent == "table",
+                "figcaption" => parent == "figure",
+                _ => true,
+            };
+            if !fits {
+                return false;
+            }
+        } else {
+            self.ensure_inline_context();
+            if tag == "a" && self.open.iter().any(|(_, t)| *t == "a") {
+                return false; // no nested links
+            }
+        }
+        if self.open.len() > MAX_DEPTH {
+            return false;
+        }
+        let void = matches!(tag, "br" | "img");
+        let idx = self.push(Out::El {
+            tag,
+            attrs,
+            children: vec![],
+        });
+        if !void {
+            self.open.push((idx, tag));
+        }
+        true
+    }
+}
+
+/// The best image URL: the widest `srcset` candidate, then lazy-loading
+/// attributes, then `src` (unless it is a placeholder `data:` URI).
+fn best_image_source(el: &scraper::node::Element) -> Option<String> {
+    for attr in ["srcset", "data-srcset"] {
+        if let Some(set) = el.attr(attr) {
+            let best = set
+                .split(',')
+                .filter_map(|c| {
+                    let mut parts = c.split_whitespace();
+                    let url = parts.next()?;
+                    let w = parts.next().map_or(1.0, |d| {
+                        d.trim_end_matches(['w', 'x']).parse::<f32>().unwrap_or(1.0)
+                    });
+                    Some((url, w))
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((url, _)) = best {
+                return Some(url.to_string());
+            }
+        }
+    }
+    [
+        "data-src",
+        "data-lazy-src",
+        "data-original",
+        "data-url",
+        "src",
+    ]
+    .iter()
+    .filter_map(|a| el.attr(a))
+    .find(|v| !v.trim().is_empty() && !v.starts_with("data:"))
+    .map(str::to_string)
+}
+
+/// Builds clean HTML and text from the subtrees `roots` of `doc`.
+pub fn clean(
+    doc: &Html,
+    analysis: &Analysis,
+    roots: &[NodeId],
+    base: Option<&Url>,
+    rule: Option<&SiteRule>,
+) -> Cleaned {
+    let removed: std::collections::HashSet<NodeId> = rule
+        .map(|r| {
+            r.remove
+                .iter()
+                .flat_map(|sel| doc.select(sel).map(|e| e.id()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut b = Builder::new(base);
+    for root in roots {
+        let Some(root) = doc.tree.get(*root) else {
+            continue;
+        };
+        // Explicit stack: (node, entering, opened-an-output-element, open-stack depth before)
+        let mut stack = vec![(root, true, false, 0usize)];
+        let mut pre_depth = 0u32;
+        while let Some((node, entering, opened, depth_before)) = stack.pop() {
+            if !entering {
+                if let Node::Element(el) = node.value() {
+                    if el.name() == "pre" {
+                        pre_depth = pre_depth.saturating_sub(1);
+                    }
+                }
+                if opened {
+                    b.open.truncate(depth_before);
+                } else if matches!(node.value(), Node::Element(el) if crate::dom::is_block(el.name()))
+                {
+                    // An unwrapped block ends any implicit paragraph.
+                    b.ensure_block_context_if_implicit();
+                }
+                continue;
+            }
+            match node.value() {
+                Node::Text(t) => b.text(t, pre_depth > 0),
+                Node::Element(el) => {
+                    let is_root = node.id() == root.id();
+                    if removed.contains(&node.id()) || skip(node, el, is_root, analysis) {
+                        continue;
+                    }
+                    let depth_before = b.open.len();
+                    let opened = match kept(el.name()) {
+                        Some((tag, is_block)) => b.open_el(tag, is_block, el),
+                        None => {
+                            if crate::dom::is_block(el.name()) {
+                                b.ensure_block_context_if_implicit();
+                            }
+                            false
+                        }
+                    };
+                    if el.name() == "pre" {
+                        pre_depth += 1;
+                    }
+                    stack.push((node, false, opened, depth_before));
+                    let children: Vec<_> = node.children().collect();
+                    for child in children.into_iter().rev() {
+                        stack.push((child, true, false, 0));
+                    }
+                }
+                _ => {}
+            }
+        }
+        b.ensure_block_context_if_implicit();
+    }
+    render(b)
+}
+
+impl Builder<'_> {
+    /// Closes an implicit `<p>` (one we opened for loose inline content).
+    fn ensure_block_context_if_implicit(&mut self) {
+        while self.open.len() > 1 && inline_only(self.current()) {
+            self.open.pop();
+        }
+    }
+}
+
+/// Should this element (and its subtree) be dropped?
+fn skip(
+    node: ego_tree::NodeRef<'_, Node>,
+    el: &scraper::node::Element,
+    is_root: bool,
+    analysis: &Analysis,
+) -> bool {
+    let n = el.name();
+    if DROP_TAGS.contains(&n) || matches!(n, "h1" | "header" | "time" | "address") && !is_root {
+        return true;
+    }
+    if is_hidden(el) || el.attrs().any(|(k, _)| is_boilerplate_data_attr(k)) {
+        return true;
+    }
+    if is_root {
+        return false;
+    }
+    let cid = class_id(node);
+    if is_boilerplate(&cid)
+        || el
+            .attr("role")
+            .is_some_and(|r| matches!(r, "navigation" | "complementary" | "banner"))
+    {
+        return true;
+    }
+    // Conditional cleaning: link farms and near-empty widgets.
+    let s = analysis.stats.get(&node.id()).copied().unwrap_or_default();
+    let ld = s.link_density();
+    if matches!(n, "ul" | "ol" | "div" | "section" | "table" | "dl")
+        && (ld > 0.5 && s.chars < 2000 || ld > 0.33 && s.chars < 200 && s.paragraphs == 0)
+    {
+        return true;
+    }
+    // "Read more here" style paragraphs that are nothing but a link.
+    matches!(n, "p" | "li" | "h2" | "h3" | "h4" | "div") && ld > 0.8 && s.chars < 150
+}
+
+fn render(b: Builder<'_>) -> Cleaned {
+    let Builder {
+        nodes,
+        links,
+        first_image,
+        ..
+    } = b;
+    let keep = non_empty(&nodes);
+    let mut html = String::new();
+    let mut text = String::new();
+    // Iterative render: (index, closing)
+    let mut stack: Vec<(usize, bool)> = vec![(0, false)];
+    // Captions stay in the HTML but are not article text.
+    let mut caption_depth = 0u32;
+    while let Some((idx, closing)) = stack.pop() {
+        match &nodes[idx] {
+            Out::Text(t) => {
+                escape_text(&mut html, t);
+                if caption_depth == 0 {
+                    text.push_str(t);
+                }
+            }
+            Out::El {
+                tag,
+                attrs,
+                children,
+            } => {
+                let root = idx == 0;
+                if closing {
+                    if *tag == "figcaption" {
+                        caption_depth -= 1;
+                    }
+                    if !matches!(*tag, "br" | "img") && !root {
+                        html.push_str("</");
+                        html.push_str(tag);
+                        html.push('>');
+                    }
+                    if matches!(
+                        *tag,
+                        "p" | "h2"
+                            | "h3"
+                            | "h4"
+                            | "h5"
+                            | "h6"
+                            | "li"
+                            | "pre"
+                            | "blockquote"
+                            | "figcaption"
+                            | "tr"
+                    ) {
+                        text.push_str("\n\n");
+                    } else if matches!(*tag, "td" | "th") {
+                        text.push('\t');
+                    }
+                    continue;
+                }
+                if !root {
+                    html.push('<');
+                    html.push_str(tag);
+                    for (k, v) in attrs {
+                        html.push(' ');
+                        html.push_str(k);
+                        html.push_str("=\"");
+                        escape_attr(&mut html, v);
+                        html.push('"');
+                    }
+                    html.push('>');
+                    if *tag == "br" {
+                        text.push('\n');
+                    }
+                    if *tag == "figcaption" {
+                        caption_depth += 1;
+                    }
+                }
+                stack.push((idx, true));
+                for &c in children.iter().rev() {
+                    if keep[c] {
+                        stack.push((c, false));
+                    }
+                }
+            }
+        }
+    }
+    let text = tidy_text(&text);
+    let mut seen = std::collections::HashSet::new();
+    let links = links
+        .into_iter()
+        .filter(|l| seen.insert(l.clone()))
+        .collect();
+    Cleaned {
+        html: html.replace(['\n', '\r'], " "),
+        text,
+        links,
+        first_image,
+    }
+}
+
+/// Marks nodes worth rendering: text with non-space content, images, and
+/// elements with such descendants. Reverse index order is a valid
+/// post-order because children always come after their parent.
+fn non_empty(nodes: &[Out]) -> Vec<bool> {
+    let mut keep = vec![false; nodes.len()];
+    for idx in (0..nodes.len()).rev() {
+        keep[idx] = match &nodes[idx] {
+            Out::Text(t) => !t.trim().is_empty(),
+            Out::El { tag: "img", .. } => true,
+            Out::El { tag: "br", .. } => true,
+            Out::El { children, .. } => children
+                .iter()
+                .any(|c| keep[*c] && !matches!(nodes[*c], Out::El { tag: "br", .. })),
+        };
+    }
+    keep
+}
+
+fn tidy_text(t: &str) -> String {
+    let mut out = String::with_capacity(t.len());
+    for para in t.split("\n\n") {
+        let lines: Vec<&str> = para
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if lines.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        out.push_str(&lines.join("\n"));
+    }
+    out
+}
+
+/// Escapes text content for HTML.
+pub fn escape_text(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\u{a0}' => out.push_str("&nbsp;"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn escape_attr(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! Finding the main content: site rules first, then a readability-style
+//! scorer with link-density and class/id weighting, sibling merging, and a
+//! recovery pass that widens a selection that missed most of the page's
+//! paragraphs.
+
+use std::collections::{HashMap, HashSet};
+
+use ego_tree::{NodeId, NodeRef};
+use scraper::{ElementRef, Html, Node};
+
+use crate::boilerplate::{class_weight, is_boilerplate_data_attr, is_unlikely, DROP_TAGS};
+use crate::dom::{class_id, name, Analysis, Stats};
+use crate::rules::SiteRule;
+
+/// How the content was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// A site rule's selector.
+    Rule,
+    /// The readability-style scorer.
+    Scored,
+    /// The scorer's pick, widened by the recovery pass.
+    Recovered,
+}
+
+/// The chosen content: one or more sibling subtrees, in document order.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// Roots of the content subtrees.
+    pub roots: Vec<NodeId>,
+    /// How they were found.
+    pub method: Method,
+}
+
+/// Picks the main content of `doc`, or `None` if it has no text worth keeping.
+pub fn select(doc: &Html, analysis: &Analysis, rule: Option<&SiteRule>) -> Option<Selection> {
+    if let Some(rule) = rule {
+        let roots: Vec<NodeId> = rule
+            .content
+            .iter()
+            .flat_map(|sel| doc.select(sel).map(|e| e.id()))
+            .collect();
+        let roots = outermost(doc, roots);
+        if roots
+            .iter()
+            .any(|id| analysis.stats.get(id).is_some_and(|s| s.chars > 0))
+        {
+            return Some(Selection {
+                roots,
+                method: Method::Rule,
+            });
+        }
+    }
+    let excluded = excluded_subtrees(doc, analysis);
+    let scores = score(doc, analysis, &excluded);
+    let (top, top_score) = scores
+        .iter()
+        .map(|(id, s)| (*id, *s * (1.0 - stats(analysis, *id).link_density())))
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let top = climb(doc, analysis, &scores, top, top_score);
+    let mut roots = merge_siblings(doc, analysis, &scores, top);
+    let mut method = Method::Scored;
+    if let Some(wider) = recover(doc, analysis, &excluded, &roots) {
+        roots = wider;
+        method = Method::Recovered;
+    }
+    Some(Selection { roots, method })
+}
+
+fn stats(analysis: &Analysis, id: NodeId) -> Stats {
+    analysis.stats.get(&id).copied().unwrap_or_default()
+}
+
+/// Subtrees skipped by scoring: dropped tags, hidden elements and blocks
+/// whose class/id says "not the article".
+fn excluded_subtrees(doc: &Html, analysis: &Analysis) -> HashSet<NodeId> {
+    let mut out = HashSet::new();
+    for node in doc.tree.root().descendants() {
+        let Node::Element(el) = node.value() else {
+            continue;
+        };
+        let n = el.name();
+        if matches!(n, "html" | "body" | "article" | "main") {
+            continue;
+        }
+        // A page wrapper whose class happens to say "ad" or "header" still
+        // holds the article: only small or link-heavy blocks are unlikely.
+        let s = stats(analysis, node.id());
+        let small = s.paragraphs < 4 || s.link_density() > 0.5;
+        if DROP_TAGS.contains(&n)
+            || is_hidden(el)
+            || (small && is_unlikely(&class_id(node)))
+            || el.attrs().any(|(k, _)| is_boilerplate_data_attr(k))
+            || el.attr("role").is_some_and(|r| {
+                matches!(r, "navigation" | "complementary" | "banner" | "contentinfo")
+            })
+        {
+            out.insert(node.id());
+        }
+    }
+    out
+}
+
+/// Hidden by attribute or inline style.
+pub fn is_hidden(el: &scraper::node::Element) -> bool {
+    el.attr("hidden").is_some()
+        || el.attr("aria-hidden") == Some("true")
+        || el.attr("style").is_some_and(|s| {
+            let s = s.to_ascii_lowercase().replace(' ', "");
+            s.contains("display:none") || s.contains("visibility:hidden")
+        })
+}
+
+fn inside_excluded(node: NodeRef<'_, Node>, excluded: &HashSet<NodeId>) -> bool {
+    node.ancestors()
+        .chain(std::iter::once(node))
+        .any(|a| excluded.contains(&a.id()))
+}
+
+/// Readability scoring: each paragraph-like element with enough text adds
+/// `1 + commas + min(chars/100, 3)` to its parent, half to its grandparent
+/// and a third per level above, up to five levels.
+fn score(doc: &Html, analysis: &Analysis, excluded: &HashSet<NodeId>) -> HashMap<NodeId, f32> {
+    let mut scores: HashMap<NodeId, f32> = HashMap::new();
+    for node in doc.tree.root().descendants() {
+        if let Node::Text(t) = node.value() {
+            score_loose_text(node, t, excluded, &mut scores);
+            continue;
+        }
+        let Some(n) = name(node) else { continue };
+        let s = stats(analysis, node.id());
+        let paragraph_like = match n {
+            "p" | "pre" | "td" | "blockquote" => true,
+            "div" | "section" | "span" | "font" | "li" => s.blocks == 0 && s.chars >= 25,
+            _ => false,
+        };
+        if !paragraph_like || s.chars < 25 || inside_excluded(node, excluded) {
+            continue;
+        }
+        let own = 1.0 + s.commas as f32 + (s.chars as f32 / 100.0).floor().min(3.0);
+        propagate(node, own * (1.0 - s.link_density()), &mut scores);
+    }
+    scores
+}
+
+/// Adds a paragraph's score to its ancestors: all to the parent, half to
+/// the grandparent, a third per level above that, up to five levels.
+fn propagate(node: NodeRef<'_, Node>, own: f32, scores: &mut HashMap<NodeId, f32>) {
+    for (level, anc) in node.ancestors().take(5).enumerate() {
+        let Some(an) = name(anc) else { break };
+        if matches!(an, "html") {
+            break;
+        }
+        let entry = scores
+            .entry(anc.id())
+            .or_insert_with(|| initial_score(an, &class_id(anc)));
+        let div = match level {
+            0 => 1.0,
+            1 => 2.0,
+            l => l as f32 * 3.0,
+        };
+        *entry += own / div;
+    }
+}
+
+/// Text sitting directly in a block (paragraphs separated by `<br>`, as
+/// blogs write them) counts as a paragraph of that block.
+fn score_loose_text(
+    node: NodeRef<'_, Node>,
+    t: &str,
+    excluded: &HashSet<NodeId>,
+    scores: &mut HashMap<NodeId, f32>,
+) {
+    let Some(parent) = node.parent() else { return };
+    if !matches!(
+        name(parent),
+        Some("div" | "section" | "article" | "main" | "td" | "blockquote")
+    ) {
+        return;
+    }
+    let chars = t.trim().chars().count();
+    if chars < 25 || inside_excluded(parent, excluded) {
+        return;
+    }
+    let commas = t.chars().filter(|c| matches!(c, ',' | '，' | '、')).count();
+    let own = 1.0 + commas as f32 + (chars as f32 / 100.0).floor().min(3.0);
+    // The text node itself is not an element, so start from its parent.
+    propagate(node, own, scores);
+}
+
+fn initial_score(tag: &str, class_id: &str) -> f32 {
+    let base = match tag {
+        "div" | "article" | "main" | "section" => 5.0,
+        "pre" | "td" | "blockquote" => 3.0,
+        "address" | "ol" | "ul" | "dl" | "dd" | "dt" | "li" | "form" => -3.0,
+        "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "th" => -5.0,
+        _ => 0.0,
+    };
+    base + class_weight(class_id)
+}
+
+fn final_score(analysis: &Analysis, scores: &HashMap<NodeId, f32>, id: NodeId) -> Option<f32> {
+    scores
+        .get(&id)
+        .map(|s| s * (1.0 - stats(analysis, id).link_density()))
+}
+
+/// Moves up from the top candidate while ancestors score comparably, so an
+/// article split across several blocks is taken whole.
+fn climb(
+    doc: &Html,
+    analysis: &Analysis,
+    scores: &HashMap<NodeId, f32>,
+    top: NodeId,
+    top_score: f32,
+) -> NodeId {
+    let mut best = top;
+    let Some(node) = doc.tree.get(top) else {
+        return top;
+    };
+    // Several near-top candidates under one ancestor: take the ancestor.
+    let near: Vec<NodeId> = scores
+        .keys()
+        .filter(|id| {
+            **id != top
+                && final_score(analysis, scores, **id).is_some_and(|s| s >= top_score * 0.75)
+        })
+        .copied()
+        .collect();
+    if near.len() >= 2 {
+        for anc in node.ancestors() {
+            if matches!(name(anc), Some("body") | Some("html") | None) {
+                break;
+            }
+            let covered = near
+                .iter()
+                .filter(|id| {
+                    doc.tree
+                        .get(**id)
+                        .is_some_and(|n| n.ancestors().any(|a| a.id() == anc.id()))
+                })
+                .count();
+            if covered >= 2 {
+                best = anc.id();
+                break;
+            }
+        }
+    }
+    let threshold = top_score / 3.0;
+    let mut last = final_score(analysis, scores, best).unwrap_or(top_score);
+    let Some(start) = doc.tree.get(best) else {
+        return best;
+    };
+    for anc in start.ancestors() {
+        if matches!(name(anc), Some("body") | Some("html") | None) {
+            break;
+        }
+        let Some(s) = final_score(analysis, scores, anc.id()) else {
+            continue;
+        };
+        if s < threshold {
+            break;
+        }
+        if s > last {
+            best = anc.id();
+            break;
+        }
+        last = s;
+    }
+    // A lone child carries nothing its parent does not.
+    let mut node = doc.tree.get(best).expect("best is in the tree");
+    while let Some(parent) = node.parent() {
+        if matches!(name(parent), Some("body") | Some("html") | None) {
+            break;
+        }
+        if parent
+            .children()
+            .filter(|c| matches!(c.value(), Node::Element(_)))
+            .count()
+            != 1
+        {
+            break;
+        }
+        node = parent;
+    }
+    node.id()
+}
+
+/// The top candidate plus siblings that look like more of the same.
+fn merge_siblings(
+    doc: &Html,
+    analysis: &Analysis,
+    scores: &HashMap<NodeId, f32>,
+    top: NodeId,
+) -> Vec<NodeId> {
+    let Some(node) = doc.tree.get(top) else {
+        return vec![top];
+    };
+    let Some(parent) = node.parent() else {
+        return vec![top];
+    };
+    let top_score = final_score(analysis, scores, top).unwrap_or(0.0);
+    let threshold = (top_score * 0.2).max(10.0);
+    let top_class = class_id(node);
+    let mut roots = Vec::new();
+    for sib in parent.children() {
+        if sib.id() == top {
+            roots.push(top);
+            continue;
+        }
+        let Some(n) = name(sib) else { continue };
+        let cid = class_id(sib);
+        if is_unlikely(&cid) || DROP_TAGS.contains(&n) {
+            continue;
+        }
+        let s = stats(analysis, sib.id());
+        let bonus = if !top_class.is_empty() && cid == top_class {
+            top_score * 0.2
+        } else {
+            0.0
+        };
+        let keep = final_score(analysis, scores, sib.id())
+            .is_some_and(|sc| sc + bonus >= threshold)
+            || (n == "p" && s.chars > 80 && s.link_density() < 0.25);
+        if keep {
+            roots.push(sib.id());
+        }
+    }
+    roots
+}
+
+/// If the selection holds under half of the page's paragraph text, widen it
+/// to the nearest ancestor holding most of that text, as long as that does
+/// not pull in a page's worth of links.
+fn recover(
+    doc: &Html,
+    analysis: &Analysis,
+    excluded: &HashSet<NodeId>,
+    roots: &[NodeId],
+) -> Option<Vec<NodeId>> {
+    let selected: u32 = roots
+        .iter()
+        .map(|id| paragraph_chars(doc, analysis, excluded, *id))
+        .sum();
+    let body = doc
+        .tree
+        .root()
+        .descendants()
+        .find(|n| name(*n) == Some("body"))?;
+    let total = paragraph_chars(doc, analysis, excluded, body.id());
+    if total == 0 || selected as f32 >= total as f32 * 0.5 {
+        return None;
+    }
+    let first = doc.tree.get(*roots.first()?)?;
+    for anc in first.ancestors() {
+        if matches!(name(anc), Some("html") | None) {
+            break;
+        }
+        let s = stats(analysis, anc.id());
+        let inside = paragraph_chars(doc, analysis, excluded, anc.id());
+        if inside as f32 >= total as f32 * 0.7 {
+            return (s.link_density() < 0.4).then(|| vec![anc.id()]);
+        }
+    }
+    None
+}
+
+/// Text in `<p>` elements under `id`, outside excluded subtrees, with low
+/// link density.
+fn paragraph_chars(doc: &Html, analysis: &Analysis, excluded: &HashSet<NodeId>, id: NodeId) -> u32 {
+    let Some(root) = doc.tree.get(id) else {
+        return 0;
+    };
+    root.descendants()
+        .filter(|n| name(*n) == Some("p"))
+        .map(|n| (n, stats(analysis, n.id())))
+        .filter(|(n, s)| s.link_density() < 0.5 && !inside_excluded(*n, excluded))
+        .map(|(_, s)| s.chars)
+        .sum()
+}
+
+/// Keeps only nodes none of whose ancestors is also in the list.
+fn outermost(doc: &Html, ids: Vec<NodeId>) -> Vec<NodeId> {
+    let set: HashSet<NodeId> = ids.iter().copied().collect();
+    let mut seen = HashSet::new();
+    ids.into_iter()
+        .filter(|id| {
+            doc.tree
+                .get(*id)
+                .is_some_and(|n| !n.ancestors().any(|a| set.contains(&a.id())))
+                && seen.insert(*id)
+        })
+        .collect()
+}
+
+/// Wraps a node id as an element, if it is one.
+pub fn element(doc: &Html, id: NodeId) -> Option<ElementRef<'_>> {
+    doc.tree.get(id).and_then(ElementRef::wrap)
+}

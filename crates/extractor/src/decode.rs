@@ -1,0 +1,195 @@
+//! Bytes to text: finding a page's character encoding.
+//!
+//! The order follows the WHATWG encoding-sniffing algorithm: a byte-order
+//! mark is definitive; then the charset of the HTTP Content-Type header;
+//! then a `<meta charset>` or `<meta http-equiv="Content-Type">` in the
+//! first 4 KiB; then statistical detection (chardetng), which is what saves
+//! GBK and Big5 pages that declare nothing.
+
+use encoding_rs::{Encoding, UTF_8};
+
+/// Where the encoding came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CharsetSource {
+    /// A byte-order mark.
+    Bom,
+    /// The HTTP Content-Type header.
+    Header,
+    /// A meta tag in the document.
+    Meta,
+    /// Statistical detection.
+    Detected,
+}
+
+/// Decodes `body`, returning the text, the encoding used and where it came
+/// from. Malformed sequences become U+FFFD; decoding never fails.
+pub fn decode(
+    body: &[u8],
+    content_type: Option<&str>,
+) -> (String, &'static Encoding, CharsetSource) {
+    let (encoding, source) = sniff(body, content_type);
+    let (text, _, _) = encoding.decode(body);
+    (text.into_owned(), encoding, source)
+}
+
+/// Picks the encoding without decoding.
+pub fn sniff(body: &[u8], content_type: Option<&str>) -> (&'static Encoding, CharsetSource) {
+    if let Some((enc, _)) = Encoding::for_bom(body) {
+        return (enc, CharsetSource::Bom);
+    }
+    if let Some(enc) = content_type.and_then(charset_param).and_then(label) {
+        return (enc, CharsetSource::Header);
+    }
+    if let Some(enc) = meta_charset(&body[..body.len().min(4096)]) {
+        return (enc, CharsetSource::Meta);
+    }
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    detector.feed(&body[..body.len().min(64 * 1024)], body.len() <= 64 * 1024);
+    (
+        detector.guess(None, chardetng::Utf8Detection::Allow),
+        CharsetSource::Detected,
+    )
+}
+
+/// Maps a label to an encoding. A declared UTF-16 in an ASCII-compatible
+/// document is impossible (we are reading it as ASCII), so it means UTF-8.
+fn label(l: &str) -> Option<&'static Encoding> {
+    let enc = Encoding::for_label(l.trim().trim_matches(|c| c == '"' || c == '\'').as_bytes())?;
+    if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
+        return Some(UTF_8);
+    }
+    Some(enc)
+}
+
+/// The `charset=` parameter of a Content-Type value.
+pub fn charset_param(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case("charset").then_some(v.trim())
+    })
+}
+
+/// Finds `<meta charset=X>` or `<meta http-equiv=content-type content="...charset=X">`
+/// in the head of the document, reading it as ASCII.
+fn meta_charset(head: &[u8]) -> Option<&'static Encoding> {
+    let lower: Vec<u8> = head.iter().map(|b| b.to_ascii_lowercase()).collect();
+    let mut at = 0;
+    while let Some(pos) = find(&lower[at..], b"<meta") {
+        let start = at + pos;
+        let end = lower[start..]
+            .iter()
+            .position(|&b| b == b'>')
+            .map_or(lower.len(), |e| start + e);
+        let tag = &lower[start..end];
+        if let Some(c) = find(tag, b"charset") {
+            let rest = &tag[c + 7..];
+            let rest = rest
+                .iter()
+                .skip_while(|b| b.is_ascii_whitespace())
+                .copied()
+                .collect::<Vec<_>>();
+            if rest.first() == Some(&b'=') {
+                let value: Vec<u8> = rest[1..]
+                    .iter()
+                    .skip_while(|b| b.is_ascii_whitespace() || **b == b'"' || **b == b'\'')
+                    .take_while(|b| {
+                        !(b.is_ascii_whitespace()
+                            || matches!(**b, b'"' | b'\'' | b';' | b'/' | b'>'))
+                    })
+                    .copied()
+                    .collect();
+                if let Some(enc) = std::str::from_utf8(&value).ok().and_then(label) {
+                    return Some(enc);
+                }
+            }
+        }
+        at = end.max(start + 5);
+    }
+    None
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ZH: &str = "美国国务卿布林肯和韩国总统尹锡悦今天谴责平壤向莫斯科运送武器以支持俄罗斯在乌克兰的侵略战争。";
+
+    fn page(charset_meta: &str, body: &str) -> String {
+        format!(
+            "<html><head>{charset_meta}<title>t</title></head><body><p>{body}</p></body></html>"
+        )
+    }
+
+    #[test]
+    fn gbk_declared_only_in_meta() {
+        let html = page(
+            r#"<meta http-equiv="Content-Type" content="text/html; charset=gb2312">"#,
+            ZH,
+        );
+        let (bytes, _, _) = encoding_rs::GBK.encode(&html);
+        let (text, enc, src) = decode(&bytes, Some("text/html"));
+        assert_eq!(src, CharsetSource::Meta);
+        assert_eq!(enc, encoding_rs::GBK);
+        assert!(text.contains(ZH));
+    }
+
+    #[test]
+    fn big5_from_http_header() {
+        let zh_tw = "美國國務卿布林肯和韓國總統尹錫悅今天譴責平壤向莫斯科運送武器。";
+        let html = page("", zh_tw);
+        let (bytes, _, _) = encoding_rs::BIG5.encode(&html);
+        let (text, enc, src) = decode(&bytes, Some("text/html; charset=Big5"));
+        assert_eq!((enc, src), (encoding_rs::BIG5, CharsetSource::Header));
+        assert!(text.contains(zh_tw));
+    }
+
+    #[test]
+    fn shift_jis_and_windows_1252_by_meta() {
+        let ja = "日本語のニュース記事です。東京で会議が開かれました。";
+        let html = page(r#"<meta charset="shift_jis">"#, ja);
+        let (bytes, _, _) = encoding_rs::SHIFT_JIS.encode(&html);
+        assert!(decode(&bytes, None).0.contains(ja));
+        let fr = "Le président a déclaré à la presse: « c'est très grave ».";
+        let html = page(r#"<meta charset=windows-1252>"#, fr);
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(&html);
+        assert!(decode(&bytes, None).0.contains(fr));
+    }
+
+    #[test]
+    fn bom_is_definitive() {
+        let mut bytes = vec![0xEF, 0xBB, 0xBF];
+        bytes.extend_from_slice(page("", ZH).as_bytes());
+        let (text, enc, src) = decode(&bytes, Some("text/html; charset=iso-8859-1"));
+        assert_eq!((enc, src), (UTF_8, CharsetSource::Bom));
+        assert!(text.contains(ZH));
+    }
+
+    #[test]
+    fn header_beats_contradicting_meta() {
+        let html = page(r#"<meta charset="iso-8859-1">"#, ZH);
+        let (text, enc, src) = decode(html.as_bytes(), Some("text/html; charset=utf-8"));
+        assert_eq!((enc, src), (UTF_8, CharsetSource::Header));
+        assert!(text.contains(ZH));
+    }
+
+    #[test]
+    fn undeclared_gbk_is_detected() {
+        let long = ZH.repeat(10);
+        let html = page("", &long);
+        let (bytes, _, _) = encoding_rs::GBK.encode(&html);
+        let (text, _, src) = decode(&bytes, None);
+        assert_eq!(src, CharsetSource::Detected);
+        assert!(text.contains(ZH));
+    }
+
+    #[test]
+    fn invalid_utf8_and_nul_do_not_fail() {
+        let bytes = b"<html><body><p>ok \xff\xfe\x00 bytes</p></body></html>";
+        let (text, _, _) = decode(bytes, Some("text/html; charset=utf-8"));
+        assert!(text.contains("ok"));
+    }
+}

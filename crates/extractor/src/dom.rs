@@ -1,0 +1,313 @@
+//! DOM helpers over scraper's tree: per-node text statistics, computed in
+//! one iterative pass so that 64k-deep documents cannot overflow the stack.
+
+use std::collections::HashMap;
+
+use ego_tree::iter::Edge;
+use ego_tree::{NodeId, NodeRef};
+use scraper::{Html, Node};
+
+/// Text statistics of one subtree.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
+    /// Characters of visible text (whitespace runs count once).
+    pub chars: u32,
+    /// Characters of text inside links.
+    pub link_chars: u32,
+    /// Commas (Latin and CJK) in the text.
+    pub commas: u32,
+    /// Descendant `<p>` elements.
+    pub paragraphs: u32,
+    /// Descendant block elements.
+    pub blocks: u32,
+    /// Depth from the root.
+    pub depth: u32,
+}
+
+impl Stats {
+    /// Share of the text that sits inside links, 0..=1.
+    pub fn link_density(&self) -> f32 {
+        if self.chars == 0 {
+            0.0
+        } else {
+            self.link_chars as f32 / self.chars as f32
+        }
+    }
+}
+
+/// Elements whose text is never content.
+pub fn is_invisible(name: &str) -> bool {
+    matches!(
+        name,
+        "script"
+            | "style"
+            | "noscript"
+            | "template"
+            | "head"
+            | "svg"
+            | "math"
+            | "iframe"
+            | "object"
+            | "embed"
+            | "canvas"
+            | "select"
+            | "option"
+            | "textarea"
+            | "button"
+            | "input"
+    )
+}
+
+/// Block-level elements (for text layout and scoring).
+pub fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "p" | "div"
+            | "section"
+            | "article"
+            | "main"
+            | "header"
+            | "footer"
+            | "aside"
+            | "nav"
+            | "ul"
+            | "ol"
+            | "li"
+            | "dl"
+            | "dt"
+            | "dd"
+            | "table"
+            | "thead"
+            | "tbody"
+            | "tfoot"
+            | "tr"
+            | "td"
+            | "th"
+            | "blockquote"
+            | "pre"
+            | "figure"
+            | "figcaption"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "form"
+            | "address"
+            | "hr"
+            | "center"
+            | "details"
+            | "summary"
+            | "caption"
+            | "body"
+            | "html"
+    )
+}
+
+/// Stats for every element, plus the deepest nesting seen.
+pub struct Analysis {
+    /// Per-element statistics.
+    pub stats: HashMap<NodeId, Stats>,
+    /// Deepest element nesting.
+    pub max_depth: u32,
+}
+
+/// Computes [`Stats`] for every element in one pass.
+pub fn analyse(doc: &Html) -> Analysis {
+    let mut stats: HashMap<NodeId, Stats> = HashMap::with_capacity(1024);
+    let mut stack: Vec<(NodeId, Stats, bool)> = Vec::with_capacity(64);
+    let mut hidden = 0u32; // > 0 while inside an invisible element
+    let mut in_link = 0u32;
+    let mut max_depth = 0;
+    for edge in doc.tree.root().traverse() {
+        match edge {
+            Edge::Open(node) => match node.value() {
+                Node::Element(el) => {
+                    let name = el.name();
+                    let invisible = is_invisible(name);
+                    if invisible {
+                        hidden += 1;
+                    }
+                    if name == "a" {
+                        in_link += 1;
+                    }
+                    let depth = stack.len() as u32;
+                    max_depth = max_depth.max(depth);
+                    stack.push((
+                        node.id(),
+                        Stats {
+                            depth,
+                            ..Stats::default()
+                        },
+                        invisible,
+                    ));
+                }
+                Node::Text(t) if hidden == 0 => {
+                    let (chars, commas) = measure(t);
+                    if let Some((_, s, _)) = stack.last_mut() {
+                        s.chars += chars;
+                        s.commas += commas;
+                        if in_link > 0 {
+                            s.link_chars += chars;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            Edge::Close(node) => {
+                if let Node::Element(el) = node.value() {
+                    let Some((id, mut s, invisible)) = stack.pop() else {
+                        continue;
+                    };
+                    if invisible {
+                        hidden -= 1;
+                        s = Stats {
+                            depth: s.depth,
+                            ..Stats::default()
+                        };
+                    }
+                    if el.name() == "a" {
+                        in_link = in_link.saturating_sub(1);
+                    }
+                    if let Some((_, parent, _)) = stack.last_mut() {
+                        parent.chars += s.chars;
+                        parent.link_chars += s.link_chars;
+                        parent.commas += s.commas;
+                        parent.paragraphs += s.paragraphs + u32::from(el.name() == "p");
+                        parent.blocks += s.blocks + u32::from(is_block(el.name()));
+                    }
+                    stats.insert(id, s);
+                }
+            }
+        }
+    }
+    Analysis { stats, max_depth }
+}
+
+/// Visible characters (whitespace runs collapsed) and commas in a text node.
+fn measure(t: &str) -> (u32, u32) {
+    let mut chars = 0u32;
+    let mut commas = 0u32;
+    let mut space = true;
+    for c in t.chars() {
+        if c.is_whitespace() {
+            if !space {
+                chars += 1;
+                space = true;
+            }
+        } else {
+            chars += 1;
+            space = false;
+            if matches!(c, ',' | '，' | '、' | '،') {
+                commas += 1;
+            }
+        }
+    }
+    (chars, commas)
+}
+
+/// Lowercased `class` and `id` of an element, joined by a space.
+pub fn class_id(node: NodeRef<'_, Node>) -> String {
+    match node.value() {
+        Node::Element(el) => {
+            let mut s = String::new();
+            if let Some(c) = el.attr("class") {
+                s.push_str(c);
+            }
+            if let Some(i) = el.attr("id") {
+                s.push(' ');
+                s.push_str(i);
+            }
+            s.make_ascii_lowercase();
+            s
+        }
+        _ => String::new(),
+    }
+}
+
+/// The element name, if `node` is an element.
+pub fn name<'a>(node: NodeRef<'a, Node>) -> Option<&'a str> {
+    match node.value() {
+        Node::Element(el) => Some(el.name()),
+        _ => None,
+    }
+}
+
+/// Visible text of a subtree, whitespace collapsed, blocks separated by
+/// newlines. Iterative.
+pub fn text_of(node: NodeRef<'_, Node>) -> String {
+    let mut out = String::new();
+    let mut hidden = 0u32;
+    for edge in node.traverse() {
+        match edge {
+            Edge::Open(n) => match n.value() {
+                Node::Element(el) if is_invisible(el.name()) => hidden += 1,
+                Node::Element(el) if el.name() == "br" => out.push('\n'),
+                Node::Element(el)
+                    if is_block(el.name()) && !out.ends_with('\n') && !out.is_empty() =>
+                {
+                    out.push('\n')
+                }
+                Node::Text(t) if hidden == 0 => push_collapsed(&mut out, t),
+                _ => {}
+            },
+            Edge::Close(n) => match n.value() {
+                Node::Element(el) if is_invisible(el.name()) => hidden -= 1,
+                Node::Element(el) if is_block(el.name()) && !out.ends_with('\n') => out.push('\n'),
+                _ => {}
+            },
+        }
+    }
+    out.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Appends `t` with whitespace runs collapsed to one space.
+pub fn push_collapsed(out: &mut String, t: &str) {
+    for c in t.chars() {
+        if c.is_whitespace() {
+            if !out.ends_with([' ', '\n']) && !out.is_empty() {
+                out.push(' ');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_count_text_links_and_paragraphs() {
+        let doc = Html::parse_document(
+            "<div id=a><p>Hello, world.</p><p><a href=x>link text</a> more</p><script>var x=1</script></div>",
+        );
+        let a = analyse(&doc);
+        let div = doc
+            .select(&scraper::Selector::parse("#a").unwrap())
+            .next()
+            .unwrap();
+        let s = a.stats[&div.id()];
+        assert_eq!(s.paragraphs, 2);
+        assert_eq!(s.commas, 1);
+        assert_eq!(s.link_chars, 9);
+        assert!(s.chars >= 26, "{s:?}");
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow() {
+        // html5ever itself is quadratic in depth; the extractor refuses
+        // deeper input before parsing (see `extract::prescan_depth`).
+        let html = "<div>".repeat(4_000) + "deep" + &"</div>".repeat(4_000);
+        let doc = Html::parse_document(&html);
+        let a = analyse(&doc);
+        assert!(a.max_depth > 1000);
+        assert_eq!(text_of(doc.tree.root()), "deep");
+    }
+}

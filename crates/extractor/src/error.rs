@@ -1,0 +1,67 @@
+//! Extractor errors. Each variant says whether a retry can help.
+
+use crawlq_runtime::{Classify, Disposition};
+
+/// Why a page produced no record.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    /// The message is not a valid `FetchedPage`.
+    #[error("invalid FetchedPage message: {0}")]
+    BadMessage(String),
+    /// The page body is empty.
+    #[error("empty body")]
+    EmptyBody,
+    /// The body is not a document type the extractor reads.
+    #[error("unsupported content type `{0}`")]
+    UnsupportedContentType(String),
+    /// The document nests deeper than any real page.
+    #[error("pathological html: nesting depth {0}")]
+    Pathological(u32),
+    /// Parsing and extraction took longer than the budget.
+    #[error("extraction exceeded its time budget of {0:?}")]
+    Timeout(std::time::Duration),
+    /// No article text and no links to follow.
+    #[error("no article content found")]
+    NoContent,
+    /// A feed or sitemap could not be parsed.
+    #[error("unreadable feed or sitemap: {0}")]
+    BadFeed(String),
+    /// The body held by claim check could not be read.
+    #[error("claim-check body `{key}` unavailable: {reason}")]
+    ClaimCheck {
+        /// Object key.
+        key: String,
+        /// Store error.
+        reason: String,
+    },
+    /// The record is larger than NATS accepts.
+    #[error("record of {0} bytes exceeds the NATS payload limit")]
+    TooLarge(usize),
+    /// A rules file is invalid.
+    #[error("invalid site rules: {0}")]
+    Rules(String),
+}
+
+impl Classify for ExtractError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            ExtractError::ClaimCheck { .. } => Disposition::Retry(None),
+            _ => Disposition::Permanent,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            ExtractError::BadMessage(_) => "bad_message",
+            ExtractError::EmptyBody => "empty_body",
+            ExtractError::UnsupportedContentType(_) => "unsupported_content_type",
+            ExtractError::Pathological(_) => "pathological_html",
+            ExtractError::Timeout(_) => "extract_timeout",
+            ExtractError::NoContent => "no_content",
+            ExtractError::BadFeed(_) => "bad_feed",
+            ExtractError::ClaimCheck { .. } => "claim_check_unavailable",
+            ExtractError::TooLarge(_) => "too_large",
+            ExtractError::Rules(_) => "bad_rules",
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! One page in, one result out: decoding, parsing, metadata, content,
+//! cleaning and the snapshot record. Synchronous and CPU-bound; the service
+//! runs it on the blocking pool with a time budget.
+
+use crawlq_proto::v1::{DateSource, FeedHints, SnapshotRecord};
+use scraper::Html;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::clean::{clean, Cleaned};
+use crate::content::{self, Method};
+use crate::dom::{self, name};
+use crate::error::ExtractError;
+use crate::metadata::{self, Meta};
+use crate::rules::Rules;
+
+/// Deeper nesting than this is not a real page.
+pub const MAX_DEPTH: u32 = 5_000;
+/// At most this many links are taken from a listing page.
+pub const MAX_LINKS: usize = 500;
+
+/// Version recorded in every snapshot.
+pub const EXTRACTOR_VERSION: &str = concat!("crawlq-extractor/", env!("CARGO_PKG_VERSION"));
+
+/// A page to extract.
+#[derive(Debug, Clone, Copy)]
+pub struct Page<'a> {
+    /// Raw body bytes.
+    pub body: &'a [u8],
+    /// The Content-Type header, if any.
+    pub content_type: Option<&'a str>,
+    /// The Content-Language header, if any.
+    pub content_language: Option<&'a str>,
+    /// The URL the body came from (after redirects).
+    pub url: &'a Url,
+    /// Fetch time, Unix ms.
+    pub fetched_at: i64,
+    /// Hints from the feed item that led here.
+    pub hints: Option<&'a FeedHints>,
+}
+
+/// What a page turned out to be.
+#[derive(Debug, Clone)]
+pub enum Extracted {
+    /// An article, as a record.
+    Article(Box<SnapshotRecord>),
+    /// A listing or home page: the same-site links it points at (and a
+    /// record, when non-articles are kept).
+    Listing {
+        /// Same-site links, absolute, deduplicated.
+        links: Vec<String>,
+        /// Record of the page itself, if configured.
+        record: Option<Box<SnapshotRecord>>,
+    },
+}
+
+/// Extraction settings.
+#[derive(Debug, Clone)]
+pub struct Extractor {
+    /// Site rules.
+    pub rules: Rules,
+    /// Also produce records for listing pages.
+    pub keep_listings: bool,
+}
+
+impl Default for Extractor {
+    fn default() -> Self {
+        Extractor {
+            rules: Rules::builtin(),
+            keep_listings: false,
+        }
+    }
+}
+
+impl Extractor {
+    /// Extracts an HTML page.
+    pub fn extract(&self, page: Page<'_>) -> Result<Extracted, ExtractError> {
+        if page.body.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(ExtractError::EmptyBody);
+        }
+        let depth = prescan_depth(page.body);
+        if depth > MAX_DEPTH {
+            return Err(ExtractError::Pathological(depth));
+        }
+        let (text, _, _) = crate::decode::decode(page.body, page.content_type);
+        let doc = Html::parse_document(&text);
+        let analysis = dom::analyse(&doc);
+        if analysis.max_depth > MAX_DEPTH {
+            return Err(ExtractError::Pathological(analysis.max_depth));
+        }
+        let meta = metadata::extract(
+            &doc,
+            page.url,
+            crawlq_runtime::now_ms().max(page.fetched_at),
+        );
+        let base = meta.canonical.clone().unwrap_or_else(|| page.url.clone());
+        let rule = self.rules.find(page.url).or_else(|| self.rules.find(&base));
+        let selection = content::select(&doc, &analysis, rule);
+        let cleaned = selection
+            .as_ref()
+            .map(|s| {
+                clean(
+                    &doc,
+                    &analysis,
+                    &s.roots,
+                    Some(page.url),
+                    if s.method == Method::Rule { rule } else { None },
+                )
+            })
+            .unwrap_or_default();
+
+        if is_listing(&doc, &analysis, page.url, &meta, &cleaned) {
+            let links = same_site_links(&doc, page.url);
+            if links.is_empty() && cleaned.text.is_empty() {
+                return Err(ExtractError::NoContent);
+            }
+            let record = (self.keep_listings && !cleaned.text.is_empty())
+                .then(|| Box::new(build_record(page, meta, cleaned)));
+            return Ok(Extracted::Listing { links, record });
+        }
+        if cleaned.text.is_empty() {
+            return Err(ExtractError::NoContent);
+        }
+        Ok(Extracted::Article(Box::new(build_record(
+            page, meta, cleaned,
+        ))))
+    }
+
+    /// Builds a record straight from a feed item's full HTML content
+    /// (feed-content mode), the way the original archive did.
+    pub fn from_feed_item(
+        &self,
+        item_url: &Url,
+        hints: &FeedHints,
+        fetched_at: i64,
+    ) -> Result<SnapshotRecord, ExtractError> {
+        let doc = Html::parse_fragment(&hints.content_html);
+        let analysis = dom::analyse(&doc);
+        if analysis.max_depth > MAX_DEPTH {
+            return Err(ExtractError::Pathological(analysis.max_depth));
+        }
+        let root = doc.tree.root().id();
+        let cleaned = clean(&doc, &analysis, &[root], Some(item_url), None);
+        if cleaned.text.is_empty() {
+            return Err(ExtractError::NoContent);
+        }
+        let meta = Meta {
+            title: hints.title.trim().to_string(),
+            ..Meta::default()
+        };
+        let page = Page {
+            body: &[],
+            content_type: None,
+            content_language: None,
+            url: item_url,
+            fetched_at,
+            hints: Some(hints),
+        };
+        Ok(build_record(page, meta, cleaned))
+    }
+}
+
+/// Approximate element nesting depth, read from the bytes before parsing:
+/// html5ever's tree builder is quadratic in depth, so a document of 64k
+/// nested elements must be refused before it reaches the parser. Void
+/// elements and those HTML closes implicitly (p, li, td...) do not count.
+pub fn prescan_depth(body: &[u8]) -> u32 {
+    let mut depth: i64 = 0;
+    let mut max: i64 = 0;
+    let mut i = 0;
+    while let Some(off) = body[i..].iter().position(|&b| b == b'<') {
+        i += off + 1;
+        let rest = &body[i..];
+        if rest.first() == Some(&b'/') {
+            depth = (depth - 1).max(0);
+            continue;
+        }
+        let name_len = rest
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        if name_len == 0 || !rest[0].is_ascii_alphabetic() {
+            continue;
+        }
+        let name = rest[..name_len].to_ascii_lowercase();
+        let implicit = matches!(
+            name.as_slice(),
+            b"br"
+                | b"img"
+                | b"meta"
+                | b"link"
+                | b"input"
+                | b"hr"
+                | b"source"
+                | b"wbr"
+                | b"area"
+                | b"base"
+                | b"col"
+                | b"embed"
+                | b"param"
+                | b"track"
+                | b"p"
+                | b"li"
+                | b"td"
+                | b"th"
+                | b"tr"
+                | b"option"
+                | b"dt"
+                | b"dd"
+        );
+        let end = rest.iter().position(|&b| b == b'>').unwrap_or(rest.len());
+        let self_closing = end > 0 && rest[end - 1] == b'/';
+        if !implicit && !self_closing {
+            depth += 1;
+            max = max.max(depth);
+        }
+    }
+    max.min(u32::MAX as i64) as u32
+}
+
+/// Home pages, section fronts and other link lists are not articles.
+fn is_listing(
+    doc: &Html,
+    analysis: &dom::Analysis,
+    url: &Url,
+    meta: &Meta,
+    cleaned: &Cleaned,
+) -> bool {
+    if url.path() == "/" || url.path().is_empty() {
+        return !meta.declares_article;
+    }
+    if meta.declares_article {
+        return false;
+    }
+    let chars = cleaned.text.chars().count();
+    let body = doc
+        .tree
+        .root()
+        .descendants()
+        .find(|n| name(*n) == Some("body"));
+    let ld = body
+        .and_then(|b| analysis.stats.get(&b.id()))
+        .map_or(0.0, |s| s.link_density());
+    let paragraphs = cleaned
+        .text
+        .split("\n\n")
+        .filter(|p| p.chars().count() > 80)
+        .count();
+    chars < 300 || (ld > 0.6 && paragraphs < 3)
+}
+
+/// Same-host http(s) links of a page, absolute, without fragments.
+fn same_site_links(doc: &Html, url: &Url) -> Vec<String> {
+    static A: std::sync::OnceLock<scraper::Selector> = std::sync::OnceLock::new();
+    let sel = A.get_or_init(|| scraper::Selector::parse("a[href]").expect("static selector"));
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches("www.")
+        .to_string();
+    let mut seen = std::collections::HashSet::new();
+    doc.select(sel)
+        .filter_map(|a| url.join(a.value().attr("href")?.trim()).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .filter(|u| {
+            u.host_str()
+                .is_some_and(|h| h.trim_start_matches("www.") == host)
+        })
+        .map(|mut u| {
+            u.set_fragment(None);
+            u
+        })
+        .filter(|u| u != url && u.path() != "/")
+        .map(|u| u.to_string())
+        .filter(|u| seen.insert(u.clone()))
+        .take(MAX_LINKS)
+        .collect()
+}
+
+/// First 16 hex digits of SHA-256 of the canonical URL.
+pub fn record_id(url: &str) -> String {
+    hex::encode(&Sha256::digest(url.as_bytes())[..8])
+}
+
+/// Words: runs of letters/digits, with each CJK character counted as one.
+pub fn word_count(text: &str) -> u32 {
+    let mut n = 0u32;
+    let mut in_word = false;
+    for c in text.chars() {
+        if is_cjk(c) {
+            n += 1;
+            in_word = false;
+        } else if c.is_alphanumeric() {
+            if !in_word {
+                n += 1;
+                in_word = true;
+            }
+        } else {
+            in_word = false;
+        }
+    }
+    n
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32, 0x3040..=0x30ff | 0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xac00..=0xd7af | 0xf900..=0xfaff | 0x20000..=0x2fa1f)
+}
+
+fn build_record(page: Page<'_>, meta: Meta, cleaned: Cleaned) -> SnapshotRecord {
+    let url = meta.canonical.clone().unwrap_or_else(|| page.url.clone());
+    let hint_time = page.hints.map_or(0, |h| h.published_at);
+    let (published_at, source) = match meta.published {
+        // A URL only gives the day; a feed hint on that day is more precise.
+        Some((ms, DateSource::Url)) if hint_time >= ms && hint_time < ms + 86_400_000 => {
+            (hint_time, DateSource::Feed)
+        }
+        Some(found) => found,
+        None if hint_time > 0 => (hint_time, DateSource::Feed),
+        None => (page.fetched_at, DateSource::FetchTime),
+    };
+    let title = if meta.title.is_empty() {
+        page.hints
+            .map(|h| h.title.trim().to_string())
+            .unwrap_or_default()
+    } else {
+        meta.title
+    };
+    let language = meta
+        .language
+        .or_else(|| {
+            page.content_language
+                .map(|l| l.split(',').next().unwrap_or(l).trim().to_string())
+                .filter(|l| !l.is_empty())
+        })
+        .or_else(|| detect_language(&cleaned.text))
+        .unwrap_or_default();
+    let description = if meta.description.is_empty() {
+        page.hints.map(|h| h.summary.clone()).unwrap_or_default()
+    } else {
+        meta.description
+    };
+    SnapshotRecord {
+        id: record_id(url.as_str()),
+        host: url.host_str().unwrap_or_default().to_string(),
+        url: url.to_string(),
+        fetched_url: page.url.to_string(),
+        title,
+        published_at,
+        published_at_source: source as i32,
+        modified_at: meta.modified.unwrap_or(0),
+        fetched_at: page.fetched_at,
+        site_name: meta.site_name,
+        authors: meta.authors,
+        language,
+        description,
+        lead_image: meta.image.or(cleaned.first_image).unwrap_or_default(),
+        content_sha256: hex::encode(Sha256::digest(cleaned.html.as_bytes())),
+        word_count: word_count(&cleaned.text),
+        content_html: cleaned.html,
+        text: cleaned.text,
+        links: cleaned.links,
+        extractor_version: EXTRACTOR_VERSION.to_string(),
+        raw_key: String::new(),
+        raw_zstd: Vec::new(),
+    }
+}
+
+/// ISO 639-1 where whatlang's 639-3 code has one we know.
+fn detect_language(text: &str) -> Option<String> {
+    let sample: String = text.chars().take(2000).collect();
+    let info = whatlang::detect(&sample).filter(|i| i.is_reliable())?;
+    let code = info.lang().code();
+    let short = match code {
+        "cmn" => "zh",
+        "eng" => "en",
+        "fra" => "fr",
+        "deu" => "de",
+        "spa" => "es",
+        "rus" => "ru",
+        "jpn" => "ja",
+        "kor" => "ko",
+        "por" => "pt",
+        "ita" => "it",
+        "ara" => "ar",
+        "vie" => "vi",
+        "ukr" => "uk",
+        "tur" => "tr",
+        "nld" => "nl",
+        "pol" => "pl",
+        "ind" => "id",
+        other => other,
+    };
+    Some(short.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_counts_mix_scripts() {
+        assert_eq!(word_count("Hello, big world"), 3);
+        assert_eq!(word_count("美国国务卿 Blinken"), 6);
+    }
+
+    #[test]
+    fn pathological_nesting_is_refused_before_parsing() {
+        let html = "<div>".repeat(65_536) + "x" + &"</div>".repeat(65_536);
+        let url = Url::parse("https://x.com/a").unwrap();
+        let page = Page {
+            body: html.as_bytes(),
+            content_type: None,
+            content_language: None,
+            url: &url,
+            fetched_at: 0,
+            hints: None,
+        };
+        let started = std::time::Instant::now();
+        assert!(
+            matches!(Extractor::default().extract(page), Err(ExtractError::Pathological(d)) if d >= 65_536)
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(
+            prescan_depth(
+                b"<html><body><p>a<p>b<br><img src=x/><div><span>c</span></div></body></html>"
+            ),
+            4
+        );
+    }
+
+    #[test]
+    fn ids_are_16_hex() {
+        let id = record_id("https://example.com/a");
+        assert_eq!(id.len(), 16);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}

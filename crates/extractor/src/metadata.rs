@@ -1,0 +1,517 @@
+//! Page metadata: title, canonical URL, dates, authors, language,
+//! description, lead image and site name, from meta tags, JSON-LD, and the
+//! document itself.
+
+use std::collections::HashMap;
+
+use crawlq_proto::v1::DateSource;
+use scraper::{ElementRef, Html, Selector};
+use serde_json::Value;
+use url::Url;
+
+use crate::dates;
+
+/// Metadata found in a page.
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    /// Article title.
+    pub title: String,
+    /// Canonical URL, absolute http(s).
+    pub canonical: Option<Url>,
+    /// Publication time (Unix ms) and its source.
+    pub published: Option<(i64, DateSource)>,
+    /// Modification time (Unix ms).
+    pub modified: Option<i64>,
+    /// Author names.
+    pub authors: Vec<String>,
+    /// Language declared in the document.
+    pub language: Option<String>,
+    /// Description.
+    pub description: String,
+    /// Lead image URL.
+    pub image: Option<String>,
+    /// Site name.
+    pub site_name: String,
+    /// Does the page say it is an article (og:type, JSON-LD type)?
+    pub declares_article: bool,
+}
+
+struct Sel {
+    meta: Selector,
+    ld: Selector,
+    canonical: Selector,
+    title: Selector,
+    h1: Selector,
+    time: Selector,
+    itemprop_pub: Selector,
+    itemprop_mod: Selector,
+    author_link: Selector,
+}
+
+fn sel() -> &'static Sel {
+    static SEL: std::sync::OnceLock<Sel> = std::sync::OnceLock::new();
+    SEL.get_or_init(|| {
+        let s = |q: &str| Selector::parse(q).expect("static selector");
+        Sel {
+            meta: s("meta"),
+            ld: s(r#"script[type="application/ld+json"]"#),
+            canonical: s(r#"link[rel~="canonical"]"#),
+            title: s("title"),
+            h1: s("article h1, main h1, h1"),
+            time: s("article time[datetime], main time[datetime], time[datetime]"),
+            itemprop_pub: s(r#"[itemprop="datePublished"]"#),
+            itemprop_mod: s(r#"[itemprop="dateModified"]"#),
+            author_link: s(r#"a[rel~="author"], [itemprop="author"] [itemprop="name"]"#),
+        }
+    })
+}
+
+/// Meta tags by lowercased `property`, `name` or `itemprop`; first wins.
+fn meta_map(doc: &Html) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    for el in doc.select(&sel().meta) {
+        let v = el.value();
+        let Some(content) = v.attr("content").map(str::trim).filter(|c| !c.is_empty()) else {
+            continue;
+        };
+        for key in ["property", "name", "itemprop", "http-equiv"] {
+            if let Some(k) = v.attr(key) {
+                map.entry(k.trim().to_ascii_lowercase())
+                    .or_insert_with(|| content.to_string());
+            }
+        }
+    }
+    map
+}
+
+/// The JSON-LD object that best describes the page: the first whose
+/// `@type` names an article, else the first with a headline.
+fn json_ld(doc: &Html) -> Option<Value> {
+    let mut objects = Vec::new();
+    for script in doc.select(&sel().ld) {
+        let raw: String = script.text().collect();
+        let raw = raw
+            .trim()
+            .trim_start_matches("<![CDATA[")
+            .trim_end_matches("]]>")
+            .trim()
+            .trim_end_matches(';');
+        if let Ok(v) = serde_json::from_str::<Value>(raw) {
+            flatten(v, &mut objects, 0);
+        }
+    }
+    let is_article = |o: &Value| {
+        let t = o.get("@type");
+        let names: Vec<&str> = match t {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        names.iter().any(|n| {
+            n.contains("Article")
+                || n.contains("BlogPosting")
+                || *n == "Report"
+                || n.contains("NewsArticle")
+        })
+    };
+    let article = objects.iter().position(is_article);
+    let idx = article.or_else(|| objects.iter().position(|o| o.get("headline").is_some()))?;
+    Some(objects.swap_remove(idx))
+}
+
+fn flatten(v: Value, out: &mut Vec<Value>, depth: u32) {
+    if depth > 4 {
+        return;
+    }
+    match v {
+        Value::Array(items) => items.into_iter().for_each(|i| flatten(i, out, depth + 1)),
+        Value::Object(mut map) => {
+            if let Some(graph) = map.remove("@graph") {
+                flatten(graph, out, depth + 1);
+            }
+            out.push(Value::Object(map));
+        }
+        _ => {}
+    }
+}
+
+fn ld_str(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+        Value::Array(a) => a.iter().find_map(ld_str),
+        Value::Object(o) => o
+            .get("name")
+            .or_else(|| o.get("url"))
+            .or_else(|| o.get("@id"))
+            .and_then(ld_str),
+        _ => None,
+    }
+}
+
+fn ld_names(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(a) => a.iter().flat_map(ld_names).collect(),
+        other => ld_str(other).into_iter().collect(),
+    }
+}
+
+/// Extracts metadata. `final_url` resolves relative URLs; `now_ms` bounds
+/// dates (never more than five minutes in the future).
+pub fn extract(doc: &Html, final_url: &Url, now_ms: i64) -> Meta {
+    let meta = meta_map(doc);
+    let ld = json_ld(doc);
+    let ld_get = |k: &str| ld.as_ref().and_then(|o| o.get(k));
+    let m = |k: &str| meta.get(k).map(String::as_str);
+
+    let site_name = m("og:site_name")
+        .map(str::to_string)
+        .or_else(|| ld_get("publisher").and_then(ld_str))
+        .or_else(|| m("application-name").map(str::to_string))
+        .unwrap_or_default();
+
+    let h1 = doc
+        .select(&sel().h1)
+        .next()
+        .map(|e| collapse(&e.text().collect::<String>()));
+    let doc_title = doc
+        .select(&sel().title)
+        .next()
+        .map(|e| collapse(&e.text().collect::<String>()));
+    let title = [
+        m("og:title").map(str::to_string),
+        ld_get("headline").and_then(ld_str),
+        h1.clone(),
+        doc_title.clone(),
+        m("twitter:title").map(str::to_string),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|t| collapse(&t))
+    .find(|t| !t.is_empty())
+    .map(|t| strip_site_suffix(&t, &site_name, h1.as_deref()))
+    .unwrap_or_default();
+
+    let resolve = |raw: &str| {
+        final_url
+            .join(raw.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+    };
+    let canonical = doc
+        .select(&sel().canonical)
+        .filter_map(|e| e.value().attr("href"))
+        .chain(m("og:url"))
+        .filter_map(resolve)
+        .find(|u| !(u.path() == "/" && final_url.path() != "/"));
+
+    let future_limit = now_ms + 5 * 60 * 1000;
+    let ok = |ms: i64| ms <= future_limit;
+    let first_date = |cands: &[Option<String>]| {
+        cands
+            .iter()
+            .flatten()
+            .filter_map(|s| dates::parse(s))
+            .find(|ms| ok(*ms))
+    };
+    let element_date = |e: ElementRef<'_>| {
+        let v = e.value();
+        v.attr("content")
+            .or_else(|| v.attr("datetime"))
+            .map(str::to_string)
+            .or_else(|| Some(e.text().collect::<String>()))
+    };
+
+    let mut published: Option<(i64, DateSource)> = None;
+    let sources: [(DateSource, Vec<Option<String>>); 5] = [
+        (
+            DateSource::JsonLd,
+            vec![
+                ld_get("datePublished").and_then(ld_str),
+                ld_get("dateCreated").and_then(ld_str),
+            ],
+        ),
+        (
+            DateSource::OpenGraph,
+            vec![m("article:published_time").map(str::to_string)],
+        ),
+        (
+            DateSource::Itemprop,
+            doc.select(&sel().itemprop_pub)
+                .take(3)
+                .map(element_date)
+                .collect(),
+        ),
+        (
+            DateSource::TimeElement,
+            doc.select(&sel().time)
+                .take(3)
+                .map(|e| e.value().attr("datetime").map(str::to_string))
+                .collect(),
+        ),
+        (
+            DateSource::Meta,
+            [
+                "og:published_time",
+                "pubdate",
+                "publishdate",
+                "publish-date",
+                "publish_date",
+                "date",
+                "dc.date",
+                "dc.date.issued",
+                "dcterms.created",
+                "dcterms.date",
+                "sailthru.date",
+                "parsely-pub-date",
+                "article.published",
+                "cxenseparse:recs:publishtime",
+                "citation_publication_date",
+                "release_date",
+                "datepublished",
+                "originalpublicationdate",
+                "displaydate",
+            ]
+            .iter()
+            .map(|k| m(k).map(str::to_string))
+            .collect(),
+        ),
+    ];
+    for (source, cands) in &sources {
+        if let Some(ms) = first_date(cands) {
+            published = Some((ms, *source));
+            break;
+        }
+    }
+    if published.is_none() {
+        published = dates::from_url(final_url.as_str())
+            .filter(|ms| ok(*ms))
+            .map(|ms| (ms, DateSource::Url));
+    }
+
+    let modified = first_date(&[
+        ld_get("dateModified").and_then(ld_str),
+        m("article:modified_time").map(str::to_string),
+        m("og:updated_time").map(str::to_string),
+        m("last-modified").map(str::to_string),
+        m("dcterms.modified").map(str::to_string),
+    ])
+    .or_else(|| {
+        doc.select(&sel().itemprop_mod)
+            .next()
+            .and_then(element_date)
+            .and_then(|s| dates::parse(&s))
+            .filter(|ms| ok(*ms))
+    });
+
+    let mut authors: Vec<String> = ld_get("author").map(ld_names).unwrap_or_default();
+    if authors.is_empty() {
+        for k in [
+            "author",
+            "article:author",
+            "parsely-author",
+            "dc.creator",
+            "byl",
+        ] {
+            if let Some(a) = m(k).filter(|a| !a.starts_with("http")) {
+                authors.push(
+                    a.trim_start_matches("By ")
+                        .trim_start_matches("by ")
+                        .to_string(),
+                );
+                break;
+            }
+        }
+    }
+    if authors.is_empty() {
+        authors = doc
+            .select(&sel().author_link)
+            .map(|e| collapse(&e.text().collect::<String>()))
+            .filter(|a| !a.is_empty())
+            .take(3)
+            .collect();
+    }
+    authors.retain(|a| !a.starts_with("http") && a.chars().count() < 100);
+    authors.dedup();
+    authors.truncate(5);
+
+    let language = doc
+        .root_element()
+        .value()
+        .attr("lang")
+        .or_else(|| doc.root_element().value().attr("xml:lang"))
+        .or_else(|| m("content-language"))
+        .or_else(|| m("og:locale"))
+        .map(|l| l.trim().replace('_', "-"))
+        .filter(|l| !l.is_empty());
+
+    let description = m("og:description")
+        .or_else(|| m("description"))
+        .or_else(|| m("twitter:description"))
+        .map(str::to_string)
+        .or_else(|| ld_get("description").and_then(ld_str))
+        .map(|d| collapse(&d))
+        .unwrap_or_default();
+
+    let image = m("og:image")
+        .or_else(|| m("og:image:url"))
+        .or_else(|| m("twitter:image"))
+        .or_else(|| m("twitter:image:src"))
+        .map(str::to_string)
+        .or_else(|| ld_get("image").and_then(ld_str))
+        .and_then(|i| resolve(&i))
+        .map(|u| u.to_string());
+
+    let declares_article = m("og:type").is_some_and(|t| t.contains("article"))
+        || ld.as_ref().and_then(|o| o.get("@type")).is_some_and(|t| {
+            t.to_string().contains("Article") || t.to_string().contains("BlogPosting")
+        });
+
+    Meta {
+        title,
+        canonical,
+        published,
+        modified,
+        authors,
+        language,
+        description,
+        image,
+        site_name,
+        declares_article,
+    }
+}
+
+fn collapse(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Removes a trailing (or leading) site name: "Title | Site", "Title - Site",
+/// "Site: Title". Keeps the title whole if no separator is found or the
+/// remainder would be trivially short.
+pub fn strip_site_suffix(title: &str, site_name: &str, h1: Option<&str>) -> String {
+    if let Some(h1) = h1 {
+        if !h1.is_empty() && title.starts_with(h1) && title.len() > h1.len() {
+            let rest = title[h1.len()..].trim_start();
+            if rest.starts_with(['|', '-', '–', '—', '_', ':', '·']) {
+                return h1.to_string();
+            }
+        }
+    }
+    for sep in [" | ", " - ", " – ", " — ", " _ ", " :: ", " · ", "｜", "_"] {
+        if let Some((head, tail)) = title.rsplit_once(sep) {
+            let tail_t = tail.trim();
+            let is_site = !site_name.is_empty()
+                && (tail_t.eq_ignore_ascii_case(site_name)
+                    || site_name.contains(tail_t)
+                    || tail_t.contains(site_name));
+            let looks_like_site =
+                tail_t.chars().count() <= 25 && head.chars().count() > tail_t.chars().count();
+            if (is_site || (sep != "_" && looks_like_site)) && head.trim().chars().count() >= 5 {
+                return head.trim().to_string();
+            }
+        }
+    }
+    title.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn meta(html: &str) -> Meta {
+        extract(
+            &Html::parse_document(html),
+            &Url::parse("https://news.example.com/a/b.html").unwrap(),
+            NOW,
+        )
+    }
+
+    #[test]
+    fn title_sources_in_order() {
+        let m = meta(
+            r#"<title>Doc title | Example</title><meta property="og:title" content="OG title"><h1>H1 title</h1>"#,
+        );
+        assert_eq!(m.title, "OG title");
+        let m = meta(
+            r#"<title>Doc title | Example</title><script type="application/ld+json">{"@type":"NewsArticle","headline":"LD title"}</script><h1>H1</h1>"#,
+        );
+        assert_eq!(m.title, "LD title");
+        let m = meta("<title>Doc title | Example</title><article><h1>H1 title</h1></article>");
+        assert_eq!(m.title, "H1 title");
+        let m = meta("<title>A long document title - Example News</title>");
+        assert_eq!(m.title, "A long document title");
+    }
+
+    #[test]
+    fn canonical_sources_in_order() {
+        let m = meta(
+            r#"<link rel="canonical" href="/c/1"><meta property="og:url" content="https://news.example.com/og">"#,
+        );
+        assert_eq!(
+            m.canonical.unwrap().as_str(),
+            "https://news.example.com/c/1"
+        );
+        let m = meta(r#"<meta property="og:url" content="https://news.example.com/og">"#);
+        assert_eq!(m.canonical.unwrap().as_str(), "https://news.example.com/og");
+        let m = meta(r#"<link rel="canonical" href="javascript:x()">"#);
+        assert!(m.canonical.is_none());
+        let m = meta(r#"<link rel="canonical" href="https://news.example.com/">"#);
+        assert!(
+            m.canonical.is_none(),
+            "a home-page canonical on an article is a site bug"
+        );
+    }
+
+    #[test]
+    fn date_sources_in_order() {
+        let ld = r#"<script type="application/ld+json">{"@context":"https://schema.org","@graph":[{"@type":"WebSite"},{"@type":"NewsArticle","datePublished":"2023-11-09T11:42:00Z","dateModified":"2023-11-10T00:00:00Z","author":[{"@type":"Person","name":"Li Wei"}]}]}</script>"#;
+        let m = meta(&format!(
+            r#"{ld}<meta property="article:published_time" content="2020-01-01T00:00:00Z">"#
+        ));
+        assert_eq!(m.published, Some((1_699_530_120_000, DateSource::JsonLd)));
+        assert_eq!(m.modified, Some(1_699_574_400_000));
+        assert_eq!(m.authors, vec!["Li Wei"]);
+        let m = meta(
+            r#"<meta property="article:published_time" content="2023-11-09T11:42:00Z"><time datetime="2020-01-01">x</time>"#,
+        );
+        assert_eq!(m.published.unwrap().1, DateSource::OpenGraph);
+        let m = meta(
+            r#"<span itemprop="datePublished" content="2023-11-09T11:42:00Z"></span><time datetime="2020-01-01">x</time>"#,
+        );
+        assert_eq!(m.published.unwrap().1, DateSource::Itemprop);
+        let m = meta(
+            r#"<time datetime="2023-11-09T11:42:00Z">x</time><meta name="date" content="2020-01-01">"#,
+        );
+        assert_eq!(m.published.unwrap().1, DateSource::TimeElement);
+        let m = meta(r#"<meta name="pubdate" content="2023年11月9日 11:42">"#);
+        assert_eq!(m.published, Some((1_699_530_120_000, DateSource::Meta)));
+        let m = extract(
+            &Html::parse_document("<p>x</p>"),
+            &Url::parse("https://x.com/2023/11/09/y").unwrap(),
+            NOW,
+        );
+        assert_eq!(m.published.unwrap().1, DateSource::Url);
+    }
+
+    #[test]
+    fn future_dates_are_refused() {
+        let m = meta(
+            r#"<meta property="article:published_time" content="2099-01-01T00:00:00Z"><time datetime="2023-11-09T11:42:00Z">x</time>"#,
+        );
+        assert_eq!(m.published.unwrap().1, DateSource::TimeElement);
+    }
+
+    #[test]
+    fn other_fields() {
+        let m = meta(
+            r#"<html lang="zh-CN"><meta property="og:site_name" content="Example"><meta name="description" content=" A  desc "><meta property="og:image" content="/i.jpg"><meta name="author" content="By Jane Roe"><meta property="og:type" content="article">"#,
+        );
+        assert_eq!(m.language.as_deref(), Some("zh-CN"));
+        assert_eq!(m.site_name, "Example");
+        assert_eq!(m.description, "A desc");
+        assert_eq!(m.image.as_deref(), Some("https://news.example.com/i.jpg"));
+        assert_eq!(m.authors, vec!["Jane Roe"]);
+        assert!(m.declares_article);
+    }
+}
