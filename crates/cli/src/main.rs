@@ -16,11 +16,12 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at start-up
 enum Command {
     /// Run the crawler service: fetch URLs from the intake stream.
     Crawler,
     /// Run the extractor service: turn fetched pages into snapshot records.
-    Extractor,
+    Extractor(crawlq_extractor::service::Config),
     /// Run the storage service: write snapshot records to object storage.
     Storage,
     /// Publish URLs, feeds or sitemaps to the intake subject.
@@ -42,6 +43,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Extract(args) => cmd::extract::extract(args),
         Command::ExtractBench(args) => cmd::extract::extract_bench(args),
+        Command::Extractor(config) => serve(|stop| crawlq_extractor::service::run(config, stop)),
         other => return not_built(other),
     };
     match result {
@@ -53,16 +55,29 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Runs a service on a multi-threaded runtime until SIGTERM or SIGINT.
+fn serve<F, Fut>(service: F) -> anyhow::Result<()>
+where
+    F: FnOnce(tokio_util::sync::CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async move { service(crawlq_runtime::shutdown::on_signal()).await })
+}
+
 fn not_built(command: Command) -> std::process::ExitCode {
     let (name, issue) = match command {
         Command::Crawler => ("crawler", 3),
-        Command::Extractor => ("extractor", 4),
         Command::Storage => ("storage", 5),
         Command::Submit => ("submit", 6),
         Command::Status => ("status", 6),
         Command::Dlq => ("dlq", 6),
         Command::Get => ("get", 5),
-        Command::Extract(_) | Command::ExtractBench(_) => unreachable!("built"),
+        Command::Extract(_) | Command::ExtractBench(_) | Command::Extractor(_) => {
+            unreachable!("built")
+        }
     };
     eprintln!("crawlq {name}: not built yet (tracked in issue {issue})");
     std::process::ExitCode::from(2)

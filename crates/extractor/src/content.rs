@@ -35,12 +35,22 @@ pub struct Selection {
 /// Picks the main content of `doc`, or `None` if it has no text worth keeping.
 pub fn select(doc: &Html, analysis: &Analysis, rule: Option<&SiteRule>) -> Option<Selection> {
     if let Some(rule) = rule {
+        let removed: HashSet<NodeId> = rule
+            .remove
+            .iter()
+            .flat_map(|sel| doc.select(sel).map(|e| e.id()))
+            .collect();
         let roots: Vec<NodeId> = rule
             .content
             .iter()
             .flat_map(|sel| doc.select(sel).map(|e| e.id()))
+            .filter(|id| {
+                doc.tree
+                    .get(*id)
+                    .is_some_and(|n| !n.ancestors().chain([n]).any(|a| removed.contains(&a.id())))
+            })
             .collect();
-        let roots = outermost(doc, roots);
+        let roots = in_document_order(doc, outermost(doc, roots));
         if roots
             .iter()
             .any(|id| analysis.stats.get(id).is_some_and(|s| s.chars > 0))
@@ -390,6 +400,17 @@ fn outermost(doc: &Html, ids: Vec<NodeId>) -> Vec<NodeId> {
                 .is_some_and(|n| !n.ancestors().any(|a| set.contains(&a.id())))
                 && seen.insert(*id)
         })
+        .collect()
+}
+
+/// Sorts nodes by their position in the document.
+fn in_document_order(doc: &Html, ids: Vec<NodeId>) -> Vec<NodeId> {
+    let wanted: HashSet<NodeId> = ids.into_iter().collect();
+    doc.tree
+        .root()
+        .descendants()
+        .map(|n| n.id())
+        .filter(|id| wanted.contains(id))
         .collect()
 }
 

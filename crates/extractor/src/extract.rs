@@ -109,7 +109,8 @@ impl Extractor {
             })
             .unwrap_or_default();
 
-        if is_listing(&doc, &analysis, page.url, &meta, &cleaned) {
+        let by_rule = selection.as_ref().is_some_and(|s| s.method == Method::Rule);
+        if is_listing(&doc, &analysis, page.url, &meta, &cleaned, by_rule) {
             let links = same_site_links(&doc, page.url);
             if links.is_empty() && cleaned.text.is_empty() {
                 return Err(ExtractError::NoContent);
@@ -219,20 +220,23 @@ pub fn prescan_depth(body: &[u8]) -> u32 {
 }
 
 /// Home pages, section fronts and other link lists are not articles.
+/// Length is counted in words (one per CJK character), so short Chinese
+/// articles are not mistaken for listings.
 fn is_listing(
     doc: &Html,
     analysis: &dom::Analysis,
     url: &Url,
     meta: &Meta,
     cleaned: &Cleaned,
+    by_rule: bool,
 ) -> bool {
     if url.path() == "/" || url.path().is_empty() {
         return !meta.declares_article;
     }
-    if meta.declares_article {
+    if meta.declares_article || (by_rule && !cleaned.text.is_empty()) {
         return false;
     }
-    let chars = cleaned.text.chars().count();
+    let words = word_count(&cleaned.text);
     let body = doc
         .tree
         .root()
@@ -244,9 +248,9 @@ fn is_listing(
     let paragraphs = cleaned
         .text
         .split("\n\n")
-        .filter(|p| p.chars().count() > 80)
+        .filter(|p| word_count(p) > 15)
         .count();
-    chars < 300 || (ld > 0.6 && paragraphs < 3)
+    words < 40 || (ld > 0.6 && paragraphs < 3)
 }
 
 /// Same-host http(s) links of a page, absolute, without fragments.

@@ -20,8 +20,10 @@ pub mod error;
 pub mod extract;
 pub mod feeds;
 pub mod metadata;
+pub mod metrics;
 pub mod render;
 pub mod rules;
+pub mod service;
 
 pub use error::ExtractError;
 pub use extract::{Extracted, Extractor, Page};

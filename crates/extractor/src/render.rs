@@ -79,41 +79,6 @@ pub fn parse_header(md: &str) -> Option<(i64, String, String)> {
     (lines.next()? == "------").then(|| (ts, title, url.to_string()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(title: &str, url: &str) -> SnapshotRecord {
-        SnapshotRecord {
-            title: title.into(),
-            url: url.into(),
-            published_at: 1_699_530_301_000,
-            content_html: "<p>a</p>".into(),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn renders_the_seed_layout() {
-        let md = render(&rec("标题", "https://www.rfi.fr/cn/亚洲/20231109-标题"));
-        assert_eq!(
-            md,
-            "<!--1699530301000-->\n[标题](https://www.rfi.fr/cn/%E4%BA%9A%E6%B4%B2/20231109-%E6%A0%87%E9%A2%98)\n------\n\n<p>a</p>\n"
-        );
-    }
-
-    #[test]
-    fn unsafe_titles_and_urls_round_trip() {
-        let title = "A [bracketed]\n title \\ with (parens)";
-        let md = render(&rec(title, "https://x.com/a (b)?q=[1]"));
-        let (ts, t, u) = parse_header(&md).unwrap();
-        assert_eq!(ts, 1_699_530_301_000);
-        assert_eq!(t, "A [bracketed] title \\ with (parens)");
-        assert!(!u.contains(['(', ')', ' ']), "{u}");
-        assert_eq!(url::Url::parse(&u).unwrap().host_str(), Some("x.com"));
-    }
-}
-
 /// The record as a JSON object with every field (the raw page bytes are
 /// left out; they are archived on their own).
 pub fn to_json(r: &SnapshotRecord) -> serde_json::Value {
@@ -147,4 +112,39 @@ pub fn to_json(r: &SnapshotRecord) -> serde_json::Value {
         "extractor_version": r.extractor_version,
         "raw_key": r.raw_key,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(title: &str, url: &str) -> SnapshotRecord {
+        SnapshotRecord {
+            title: title.into(),
+            url: url.into(),
+            published_at: 1_699_530_301_000,
+            content_html: "<p>a</p>".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn renders_the_seed_layout() {
+        let md = render(&rec("标题", "https://www.rfi.fr/cn/亚洲/20231109-标题"));
+        assert_eq!(
+            md,
+            "<!--1699530301000-->\n[标题](https://www.rfi.fr/cn/%E4%BA%9A%E6%B4%B2/20231109-%E6%A0%87%E9%A2%98)\n------\n\n<p>a</p>\n"
+        );
+    }
+
+    #[test]
+    fn unsafe_titles_and_urls_round_trip() {
+        let title = "A [bracketed]\n title \\ with (parens)";
+        let md = render(&rec(title, "https://x.com/a (b)?q=[1]"));
+        let (ts, t, u) = parse_header(&md).unwrap();
+        assert_eq!(ts, 1_699_530_301_000);
+        assert_eq!(t, "A [bracketed] title \\ with (parens)");
+        assert!(!u.contains(['(', ')', ' ']), "{u}");
+        assert_eq!(url::Url::parse(&u).unwrap().host_str(), Some("x.com"));
+    }
 }

@@ -142,6 +142,14 @@ pub struct CommonArgs {
     pub shutdown_grace: Duration,
 }
 
+/// Where the archive and claim-checked bodies live.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Object store: a folder path, file://, s3://bucket/prefix, gs://, az:// or memory://.
+    #[arg(long = "store-url", env = "CRAWLQ_STORE_URL", default_value = crate::store::DEFAULT_STORE_URL)]
+    pub store_url: String,
+}
+
 /// Parses a duration such as `500ms`, `30s`, `5m`, `1h` or `1h30m`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();

@@ -15,7 +15,7 @@ use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::prefix::PrefixStore;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::Error;
 
@@ -129,6 +129,29 @@ fn local(path: &FsPath) -> Result<Arc<dyn ObjectStore>, String> {
     std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     let fs = LocalFileSystem::new_with_prefix(path).map_err(|e| e.to_string())?;
     Ok(Arc::new(fs.with_automatic_cleanup(true)))
+}
+
+/// Writes a claim-checked body (already compressed) under `key`.
+pub async fn put_claim(
+    store: &Store,
+    key: &str,
+    body: bytes::Bytes,
+) -> Result<(), object_store::Error> {
+    store
+        .inner
+        .put(&object_store::path::Path::from(key), body.into())
+        .await
+        .map(|_| ())
+}
+
+/// Reads a claim-checked body.
+pub async fn get_claim(store: &Store, key: &str) -> Result<bytes::Bytes, object_store::Error> {
+    store
+        .inner
+        .get(&object_store::path::Path::from(key))
+        .await?
+        .bytes()
+        .await
 }
 
 #[cfg(test)]

@@ -61,3 +61,35 @@ where
     }
     check().await
 }
+
+/// One stored stream message.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Subject.
+    pub subject: String,
+    /// Headers, if any.
+    pub headers: Option<async_nats::HeaderMap>,
+    /// Body.
+    pub payload: Vec<u8>,
+}
+
+/// Every message currently in `stream` (empty if the stream is missing).
+pub async fn read_stream(js: &async_nats::jetstream::Context, stream: &str) -> Vec<Stored> {
+    let Ok(s) = js.get_stream(stream).await else {
+        return Vec::new();
+    };
+    let Ok(info) = s.get_info().await else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for seq in info.state.first_sequence..=info.state.last_sequence {
+        if let Ok(m) = s.get_raw_message(seq).await {
+            out.push(Stored {
+                subject: m.subject.to_string(),
+                headers: Some(m.headers),
+                payload: m.payload.to_vec(),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,414 @@
+//! The extractor stage: `FetchedPage` in; `SnapshotRecord`s and new
+//! `CrawlRequest`s out.
+//!
+//! Parsing runs on the blocking pool, at most one page per core at a time,
+//! within a time budget; a page over budget is dead-lettered.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::{ArgAction, Args};
+use crawlq_proto::v1::{
+    BodyEncoding, CrawlRequest, FeedHints, FetchedPage, Origin, SnapshotRecord, UrlKind,
+};
+use crawlq_proto::Message as _;
+use crawlq_runtime::config::{parse_duration, CommonArgs, StoreArgs};
+use crawlq_runtime::store::Store;
+use crawlq_runtime::{Delivery, Described, Handler, Outgoing, Runtime, Stage, Topology};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::error::ExtractError;
+use crate::extract::{Extracted, Extractor, Page};
+use crate::feeds::{self, Discovery, Entry, Kind};
+use crate::metrics as m;
+use crate::rules::Rules;
+
+/// Settings of `crawlq extractor`.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Extra site rules (TOML), tried before the built-in ones.
+    #[arg(long = "rules-file", env = "CRAWLQ_RULES_FILE")]
+    pub rules_file: Option<PathBuf>,
+    /// Turn feed items that carry full HTML into records directly.
+    #[arg(long = "feed-content", env = "CRAWLQ_FEED_CONTENT", default_value_t = false, action = ArgAction::Set)]
+    pub feed_content: bool,
+    /// Also keep records of listing and home pages.
+    #[arg(long = "keep-listings", env = "CRAWLQ_KEEP_LISTINGS", default_value_t = false, action = ArgAction::Set)]
+    pub keep_listings: bool,
+    /// Link depth followed when a request does not set max_depth.
+    #[arg(long = "max-depth", env = "CRAWLQ_MAX_DEPTH", default_value_t = 1)]
+    pub max_depth: u32,
+    /// Time budget for parsing and extracting one page.
+    #[arg(long = "extract-timeout", env = "CRAWLQ_EXTRACT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub extract_timeout: Duration,
+}
+
+/// Runs the extractor until `stop` fires.
+pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> {
+    let mut extractor = Extractor {
+        keep_listings: config.keep_listings,
+        ..Extractor::default()
+    };
+    if let Some(path) = &config.rules_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("CRAWLQ_RULES_FILE {}: {e}", path.display()))?;
+        extractor.rules = Rules::with_extra(&text)?;
+    }
+    let store = crawlq_runtime::store::open(&config.store.store_url)?;
+    m::describe();
+    let rt = Runtime::start(&config.common, "crawlq-extractor", stop).await?;
+    let handler = ExtractHandler::new(
+        extractor,
+        store,
+        rt.topology.clone(),
+        &config,
+        rt.client.server_info().max_payload,
+    );
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    rt.run_worker(Stage::Extractor, cores * 4, handler).await?;
+    Ok(())
+}
+
+/// Turns fetched pages into records and requests.
+pub struct ExtractHandler {
+    extractor: Arc<Extractor>,
+    store: Store,
+    topology: Topology,
+    feed_content: bool,
+    default_max_depth: u32,
+    timeout: Duration,
+    max_payload: usize,
+    parsers: Arc<Semaphore>,
+}
+
+impl ExtractHandler {
+    /// Builds a handler.
+    pub fn new(
+        extractor: Extractor,
+        store: Store,
+        topology: Topology,
+        config: &Config,
+        max_payload: usize,
+    ) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ExtractHandler {
+            extractor: Arc::new(extractor),
+            store,
+            topology,
+            feed_content: config.feed_content,
+            default_max_depth: config.max_depth,
+            timeout: config.extract_timeout,
+            max_payload: if max_payload == 0 {
+                1024 * 1024
+            } else {
+                max_payload
+            },
+            parsers: Arc::new(Semaphore::new(cores)),
+        }
+    }
+
+    async fn body(&self, page: &FetchedPage) -> Result<Vec<u8>, ExtractError> {
+        let (raw, encoding) = if page.body_key.is_empty() {
+            (Bytes::from(page.body.clone()), page.body_encoding())
+        } else {
+            let bytes = crawlq_runtime::store::get_claim(&self.store, &page.body_key)
+                .await
+                .map_err(|e| ExtractError::ClaimCheck {
+                    key: page.body_key.clone(),
+                    reason: e.to_string(),
+                })?;
+            (bytes, BodyEncoding::Zstd)
+        };
+        match encoding {
+            BodyEncoding::Identity => Ok(raw.to_vec()),
+            BodyEncoding::Zstd => {
+                let limit = (page.body_len as usize).clamp(1, 64 * 1024 * 1024);
+                zstd::bulk::decompress(&raw, limit)
+                    .map_err(|e| ExtractError::BadMessage(format!("zstd body: {e}")))
+            }
+        }
+    }
+
+    fn requests(
+        &self,
+        parent: &CrawlRequest,
+        entries: Vec<Entry>,
+        kind: UrlKind,
+        origin: Origin,
+        same_depth: bool,
+    ) -> Vec<CrawlRequest> {
+        let max_depth = if parent.max_depth == 0 {
+            self.default_max_depth
+        } else {
+            parent.max_depth
+        };
+        let depth = if same_depth {
+            parent.depth
+        } else {
+            parent.depth + 1
+        };
+        if depth > max_depth {
+            return Vec::new();
+        }
+        entries
+            .into_iter()
+            .map(|e| CrawlRequest {
+                request_id: child_id(&parent.request_id, &e.url),
+                submitted_at: crawlq_runtime::now_ms(),
+                depth,
+                max_depth,
+                priority: parent.priority,
+                kind: kind as i32,
+                origin: origin as i32,
+                hints: Some(FeedHints {
+                    title: e.title,
+                    published_at: e.published_at,
+                    summary: e.summary,
+                    content_html: String::new(),
+                }),
+                attempt: 0,
+                force: parent.force,
+                url: e.url,
+            })
+            .collect()
+    }
+
+    fn publish_requests(&self, reqs: &[CrawlRequest]) -> Vec<Outgoing> {
+        reqs.iter()
+            .map(|r| {
+                Outgoing::protobuf(self.topology.urls(), r)
+                    .with_msg_id(format!("req:{}", r.request_id))
+            })
+            .collect()
+    }
+
+    fn publish_record(
+        &self,
+        mut record: SnapshotRecord,
+        page: &FetchedPage,
+        body: &[u8],
+    ) -> Result<Outgoing, ExtractError> {
+        if page.body_key.is_empty() {
+            record.raw_zstd = zstd::bulk::compress(body, 3).unwrap_or_default();
+        } else {
+            record.raw_key = page.body_key.clone();
+        }
+        let id = format!("snap:{}:{}", record.id, record.fetched_at);
+        let mut out = Outgoing::protobuf(self.topology.snapshots(), &record);
+        if out.payload.len() + 1024 > self.max_payload {
+            // The raw copy is a convenience; the record is what matters.
+            record.raw_zstd.clear();
+            out = Outgoing::protobuf(self.topology.snapshots(), &record);
+            tracing::warn!(url = %record.url, "raw page left out: record too large to carry it");
+        }
+        if out.payload.len() + 1024 > self.max_payload {
+            return Err(ExtractError::TooLarge(out.payload.len()));
+        }
+        m::record_date(record.published_at_source);
+        Ok(out.with_msg_id(id))
+    }
+
+    async fn discover(
+        &self,
+        page: &FetchedPage,
+        req: &CrawlRequest,
+        body: &[u8],
+        kind: Kind,
+        url: &Url,
+    ) -> Result<Vec<Outgoing>, ExtractError> {
+        let discovery = feeds::parse(body, kind, url)?;
+        let mut out = Vec::new();
+        match discovery {
+            Discovery::Feed(entries) => {
+                m::page("feed");
+                let mut pending = Vec::new();
+                for entry in entries {
+                    if self.feed_content && !entry.content_html.trim().is_empty() {
+                        if let Some(record) = self.feed_record(&entry, page.fetched_at) {
+                            out.push(self.publish_record(record, page, &[])?);
+                            continue;
+                        }
+                    }
+                    pending.push(entry);
+                }
+                m::expanded("feed", pending.len() + out.len());
+                out.extend(self.publish_requests(&self.requests(
+                    req,
+                    pending,
+                    UrlKind::Page,
+                    Origin::Feed,
+                    false,
+                )));
+            }
+            Discovery::Sitemap(entries) => {
+                m::page("sitemap");
+                m::expanded("sitemap", entries.len());
+                out.extend(self.publish_requests(&self.requests(
+                    req,
+                    entries,
+                    UrlKind::Page,
+                    Origin::Sitemap,
+                    false,
+                )));
+            }
+            Discovery::SitemapIndex(entries) => {
+                m::page("sitemap");
+                m::expanded("sitemap", entries.len());
+                out.extend(self.publish_requests(&self.requests(
+                    req,
+                    entries,
+                    UrlKind::Sitemap,
+                    Origin::Sitemap,
+                    true,
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    fn feed_record(&self, entry: &Entry, fetched_at: i64) -> Option<SnapshotRecord> {
+        let url = Url::parse(&entry.url).ok()?;
+        let hints = FeedHints {
+            title: entry.title.clone(),
+            published_at: entry.published_at,
+            summary: entry.summary.clone(),
+            content_html: entry.content_html.clone(),
+        };
+        self.extractor.from_feed_item(&url, &hints, fetched_at).ok()
+    }
+
+    async fn extract_html(&self, page: Page<'_>) -> Result<Extracted, ExtractError> {
+        let _permit = self
+            .parsers
+            .acquire()
+            .await
+            .expect("parser semaphore is never closed");
+        let extractor = self.extractor.clone();
+        let body = page.body.to_vec();
+        let ct = page.content_type.map(str::to_string);
+        let cl = page.content_language.map(str::to_string);
+        let url = page.url.clone();
+        let hints = page.hints.cloned();
+        let fetched_at = page.fetched_at;
+        let job = tokio::task::spawn_blocking(move || {
+            let page = Page {
+                body: &body,
+                content_type: ct.as_deref(),
+                content_language: cl.as_deref(),
+                url: &url,
+                fetched_at,
+                hints: hints.as_ref(),
+            };
+            extractor.extract(page)
+        });
+        match tokio::time::timeout(self.timeout, job).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(ExtractError::BadMessage(format!(
+                "extraction panicked: {join}"
+            ))),
+            Err(_) => Err(ExtractError::Timeout(self.timeout)),
+        }
+    }
+}
+
+impl Handler for ExtractHandler {
+    type Error = ExtractError;
+
+    async fn handle(&self, delivery: &Delivery) -> Result<Vec<Outgoing>, ExtractError> {
+        let started = Instant::now();
+        let page = FetchedPage::decode(delivery.payload.clone())
+            .map_err(|e| ExtractError::BadMessage(e.to_string()))?;
+        let req = page.request.clone().unwrap_or_default();
+        let url = Url::parse(&page.final_url).map_err(|e| {
+            ExtractError::BadMessage(format!("final_url `{}`: {e}", page.final_url))
+        })?;
+        let body = self.body(&page).await?;
+        metrics::counter!(m::INPUT_BYTES).increment(body.len() as u64);
+        let headers = page.headers.clone().unwrap_or_default();
+        let ct = headers.content_type.to_ascii_lowercase();
+
+        let kind = match req.kind() {
+            UrlKind::Feed => Kind::Feed,
+            UrlKind::Sitemap => Kind::Sitemap,
+            _ => feeds::sniff(&body, &ct),
+        };
+        let result = if kind != Kind::Other {
+            self.discover(&page, &req, &body, kind, &url).await
+        } else if !(ct.is_empty()
+            || ct.contains("html")
+            || ct.contains("xml")
+            || ct.starts_with("text/"))
+        {
+            Err(ExtractError::UnsupportedContentType(
+                headers.content_type.clone(),
+            ))
+        } else {
+            let p = Page {
+                body: &body,
+                content_type: Some(headers.content_type.as_str()).filter(|c| !c.is_empty()),
+                content_language: Some(headers.content_language.as_str()).filter(|c| !c.is_empty()),
+                url: &url,
+                fetched_at: page.fetched_at,
+                hints: req.hints.as_ref(),
+            };
+            match self.extract_html(p).await? {
+                Extracted::Article(record) => {
+                    m::page("article");
+                    let mut record = *record;
+                    if record.title.is_empty() {
+                        record.title = record.url.clone();
+                    }
+                    Ok(vec![self.publish_record(record, &page, &body)?])
+                }
+                Extracted::Listing { links, record } => {
+                    m::page("non_article");
+                    let entries = links
+                        .into_iter()
+                        .map(|url| Entry {
+                            url,
+                            ..Entry::default()
+                        })
+                        .collect();
+                    let reqs = self.requests(&req, entries, UrlKind::Auto, Origin::Link, false);
+                    m::expanded("link", reqs.len());
+                    let mut out = self.publish_requests(&reqs);
+                    if let Some(record) = record {
+                        out.push(self.publish_record(*record, &page, &body)?);
+                    }
+                    Ok(out)
+                }
+            }
+        };
+        metrics::histogram!(m::DURATION).record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    fn describe(&self, delivery: &Delivery) -> Described {
+        match FetchedPage::decode(delivery.payload.clone()) {
+            Ok(p) => Described {
+                url: p.final_url,
+                request_id: p.request.map(|r| r.request_id).unwrap_or_default(),
+            },
+            Err(_) => Described::default(),
+        }
+    }
+}
+
+/// Request id of a child request: stable for the same parent and URL, so a
+/// redelivered page does not enqueue its links twice.
+fn child_id(parent: &str, url: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(parent.as_bytes());
+    h.update(b"\n");
+    h.update(url.as_bytes());
+    hex::encode(&h.finalize()[..12])
+}

@@ -1,0 +1,226 @@
+//! The extractor stage against a real nats-server.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use clap::Parser;
+use crawlq_extractor::service::{run, Config};
+use crawlq_proto::v1::{
+    BodyEncoding, CrawlRequest, DeadLetter, FetchedPage, ResponseHeaders, SnapshotRecord, UrlKind,
+};
+use crawlq_proto::Message as _;
+use crawlq_testkit::{eventually, read_stream, unique_prefix, NatsServer};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+}
+
+const ARTICLE: &str = r#"<html lang="en"><head><title>Storm hits coast | Daily</title>
+<meta property="og:type" content="article"><meta property="article:published_time" content="2023-11-09T11:42:00Z"></head>
+<body><nav><a href="/">Home</a></nav><article><h1>Storm hits coast</h1>
+<p>A powerful storm hit the coast on Thursday, knocking out power to thousands of homes and closing roads across the region.</p>
+<p>Officials said repair crews would work through the night, and urged residents to stay indoors until the winds eased.</p>
+<p>Forecasters expect the storm to weaken by Saturday, though heavy rain could still cause flooding in low-lying areas.</p>
+</article><footer>Copyright Daily</footer></body></html>"#;
+
+const RSS: &str = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Daily</title>
+<item><title>One</title><link>https://news.example.com/2023/11/09/one</link><pubDate>Thu, 09 Nov 2023 11:45:01 GMT</pubDate></item>
+<item><title>Two</title><link>https://news.example.com/2023/11/09/two</link></item></channel></rss>"#;
+
+fn fetched(url: &str, ct: &str, body: &[u8], kind: UrlKind) -> FetchedPage {
+    FetchedPage {
+        request: Some(CrawlRequest {
+            url: url.into(),
+            request_id: format!("r-{url}"),
+            kind: kind as i32,
+            ..Default::default()
+        }),
+        final_url: url.into(),
+        status: 200,
+        headers: Some(ResponseHeaders {
+            content_type: ct.into(),
+            ..Default::default()
+        }),
+        fetched_at: 1_699_600_000_000,
+        body: body.to_vec(),
+        body_len: body.len() as u64,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn pages_feeds_and_poison_each_end_where_they_should() {
+    let nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let store = tempfile::tempdir().unwrap();
+    let cli = Cli::try_parse_from([
+        "x",
+        &format!("--nats-url={}", nats.url()),
+        &format!("--subject-prefix={prefix}"),
+        "--metrics-addr=127.0.0.1:0",
+        &format!("--store-url={}", store.path().display()),
+        "--max-deliveries=2",
+        "--retry-base-delay=200ms",
+    ])
+    .unwrap();
+    let stop = CancellationToken::new();
+    let service = tokio::spawn(run(cli.config, stop.clone()));
+
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let up = prefix.to_uppercase();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            js.get_stream(format!("{up}_FETCHED")).await.is_ok()
+        })
+        .await
+    );
+    let subject = format!("{prefix}.fetched");
+    let publish = |msg: Vec<u8>| {
+        let js = js.clone();
+        let subject = subject.clone();
+        async move {
+            js.publish(subject, msg.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap()
+        }
+    };
+
+    publish(
+        fetched(
+            "https://news.example.com/2023/11/09/storm",
+            "text/html; charset=utf-8",
+            ARTICLE.as_bytes(),
+            UrlKind::Auto,
+        )
+        .encode_to_vec(),
+    )
+    .await;
+    publish(
+        fetched(
+            "https://news.example.com/rss.xml",
+            "application/rss+xml",
+            RSS.as_bytes(),
+            UrlKind::Feed,
+        )
+        .encode_to_vec(),
+    )
+    .await;
+    // A body that travelled zstd-compressed.
+    let mut zpage = fetched(
+        "https://news.example.com/2023/11/09/zstd",
+        "text/html",
+        &zstd::bulk::compress(ARTICLE.replace("Storm", "Gale").as_bytes(), 3).unwrap(),
+        UrlKind::Auto,
+    );
+    zpage.body_encoding = BodyEncoding::Zstd as i32;
+    zpage.body_len = ARTICLE.len() as u64;
+    publish(zpage.encode_to_vec()).await;
+    // A body held by claim check.
+    let key = "claims/test/page.zst";
+    let claimed = zstd::bulk::compress(ARTICLE.replace("Storm", "Flood").as_bytes(), 3).unwrap();
+    std::fs::create_dir_all(store.path().join("claims/test")).unwrap();
+    std::fs::write(store.path().join(key), &claimed).unwrap();
+    let mut cpage = fetched(
+        "https://news.example.com/2023/11/09/claim",
+        "text/html",
+        b"",
+        UrlKind::Auto,
+    );
+    cpage.body_key = key.into();
+    cpage.body_len = ARTICLE.len() as u64;
+    publish(cpage.encode_to_vec()).await;
+    // Poison.
+    publish(b"\xff\x00 not protobuf".to_vec()).await;
+    publish(
+        fetched(
+            "https://news.example.com/empty",
+            "text/html",
+            b"   ",
+            UrlKind::Auto,
+        )
+        .encode_to_vec(),
+    )
+    .await;
+    let deep = "<div>".repeat(65_536);
+    publish(
+        fetched(
+            "https://news.example.com/deep",
+            "text/html",
+            deep.as_bytes(),
+            UrlKind::Auto,
+        )
+        .encode_to_vec(),
+    )
+    .await;
+
+    let snaps = format!("{up}_SNAPSHOTS");
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            read_stream(&js, &snaps).await.len() == 3
+        })
+        .await,
+        "three records"
+    );
+    let records: Vec<SnapshotRecord> = read_stream(&js, &snaps)
+        .await
+        .iter()
+        .map(|m| SnapshotRecord::decode(m.payload.as_slice()).unwrap())
+        .collect();
+    let storm = records
+        .iter()
+        .find(|r| r.title == "Storm hits coast")
+        .expect("storm record");
+    assert_eq!(storm.published_at, 1_699_530_120_000);
+    assert_eq!(storm.url, "https://news.example.com/2023/11/09/storm");
+    assert!(storm.text.contains("powerful storm") && !storm.text.contains("Copyright"));
+    assert_eq!(
+        zstd::bulk::decompress(&storm.raw_zstd, 1 << 20).unwrap(),
+        ARTICLE.as_bytes(),
+        "raw page carried for the archive"
+    );
+    assert!(records.iter().any(|r| r.title == "Gale hits coast"));
+    let flood = records
+        .iter()
+        .find(|r| r.title == "Flood hits coast")
+        .expect("claim-checked record");
+    assert_eq!(flood.raw_key, key);
+
+    let urls = format!("{up}_URLS");
+    let reqs: Vec<CrawlRequest> = read_stream(&js, &urls)
+        .await
+        .iter()
+        .map(|m| CrawlRequest::decode(m.payload.as_slice()).unwrap())
+        .collect();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[0].url, "https://news.example.com/2023/11/09/one");
+    let hints = reqs[0].hints.clone().unwrap();
+    assert_eq!(
+        (hints.title.as_str(), hints.published_at),
+        ("One", 1_699_530_301_000)
+    );
+    assert_eq!(reqs[0].depth, 1);
+
+    let dlq = format!("{up}_DLQ");
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            read_stream(&js, &dlq).await.len() == 3
+        })
+        .await,
+        "three dead letters"
+    );
+    let mut reasons: Vec<String> = read_stream(&js, &dlq)
+        .await
+        .iter()
+        .map(|m| DeadLetter::decode(m.payload.as_slice()).unwrap().reason)
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons, ["bad_message", "empty_body", "pathological_html"]);
+
+    stop.cancel();
+    service.await.unwrap().unwrap();
+}
