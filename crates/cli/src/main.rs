@@ -23,7 +23,7 @@ enum Command {
     /// Run the extractor service: turn fetched pages into snapshot records.
     Extractor(crawlq_extractor::service::Config),
     /// Run the storage service: write snapshot records to object storage.
-    Storage,
+    Storage(crawlq_storage::service::Config),
     /// Publish URLs, feeds or sitemaps to the intake subject.
     Submit,
     /// Show streams, consumers, dead letters and stored outcomes.
@@ -31,7 +31,7 @@ enum Command {
     /// List or replay dead letters.
     Dlq,
     /// Read a stored record back from the archive.
-    Get,
+    Get(cmd::get::GetArgs),
     /// Extract one HTML file into a snapshot record.
     Extract(cmd::extract::ExtractArgs),
     /// Extract every page of a benchmark directory into predictions JSON.
@@ -44,6 +44,8 @@ fn main() -> std::process::ExitCode {
         Command::Extract(args) => cmd::extract::extract(args),
         Command::ExtractBench(args) => cmd::extract::extract_bench(args),
         Command::Extractor(config) => serve(|stop| crawlq_extractor::service::run(config, stop)),
+        Command::Storage(config) => serve(|stop| crawlq_storage::service::run(config, stop)),
+        Command::Get(args) => once(cmd::get::get(args)),
         other => return not_built(other),
     };
     match result {
@@ -67,17 +69,21 @@ where
         .block_on(async move { service(crawlq_runtime::shutdown::on_signal()).await })
 }
 
+/// Runs a one-shot async command.
+fn once(command: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(command)
+}
+
 fn not_built(command: Command) -> std::process::ExitCode {
     let (name, issue) = match command {
         Command::Crawler => ("crawler", 3),
-        Command::Storage => ("storage", 5),
         Command::Submit => ("submit", 6),
         Command::Status => ("status", 6),
         Command::Dlq => ("dlq", 6),
-        Command::Get => ("get", 5),
-        Command::Extract(_) | Command::ExtractBench(_) | Command::Extractor(_) => {
-            unreachable!("built")
-        }
+        _ => unreachable!("built commands are dispatched in main"),
     };
     eprintln!("crawlq {name}: not built yet (tracked in issue {issue})");
     std::process::ExitCode::from(2)

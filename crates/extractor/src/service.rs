@@ -214,7 +214,12 @@ impl ExtractHandler {
             return Err(ExtractError::TooLarge(out.payload.len()));
         }
         m::record_date(record.published_at_source);
-        Ok(out.with_msg_id(id))
+        let request_id = page
+            .request
+            .as_ref()
+            .map(|r| r.request_id.as_str())
+            .unwrap_or_default();
+        Ok(out.with_msg_id(id).with_request_id(request_id))
     }
 
     async fn discover(

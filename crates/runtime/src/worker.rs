@@ -32,6 +32,10 @@ use crate::error::{Classify, Disposition};
 use crate::metrics as m;
 use crate::topology::{Stage, Topology};
 
+/// Header carrying the crawl request id along the pipeline, so a stored
+/// event can be matched to the submission that caused it.
+pub const REQUEST_ID_HEADER: &str = "Crawlq-Request-Id";
+
 /// One message as a handler sees it.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -81,6 +85,14 @@ impl Outgoing {
             headers,
             payload: Bytes::from(msg.encode_to_vec()),
         }
+    }
+
+    /// Sets the request-id header (see [`REQUEST_ID_HEADER`]).
+    pub fn with_request_id(mut self, id: &str) -> Outgoing {
+        if !id.is_empty() {
+            self.headers.insert(REQUEST_ID_HEADER, id);
+        }
+        self
     }
 
     /// Sets `Nats-Msg-Id`, so a republish after a crash is dropped by the

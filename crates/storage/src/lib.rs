@@ -1,1 +1,19 @@
-//! placeholder
+//! crawlq storage: an idempotent, versioned snapshot archive on any
+//! object store.
+//!
+//! - [`layout`]: object keys (a public contract);
+//! - [`archive`]: writing one record without duplicates;
+//! - [`index`]: per-host index pages over a NATS KV list;
+//! - [`read`]: reading records and versions back (`crawlq get`);
+//! - [`service`]: the NATS stage.
+
+pub mod archive;
+pub mod error;
+pub mod index;
+pub mod layout;
+pub mod metrics;
+pub mod read;
+pub mod service;
+
+pub use archive::{Archive, VersionEntry, Written};
+pub use error::StorageError;

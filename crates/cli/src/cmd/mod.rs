@@ -1,3 +1,4 @@
 //! One module per user command.
 
 pub mod extract;
+pub mod get;

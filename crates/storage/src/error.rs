@@ -1,0 +1,57 @@
+//! Storage errors. A store that is down or slow is retried; a record that
+//! can never be written is dead-lettered.
+
+use crawlq_runtime::{Classify, Disposition};
+
+/// Why a record was not (yet) archived.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The message is not a valid `SnapshotRecord`.
+    #[error("invalid SnapshotRecord message: {0}")]
+    BadMessage(String),
+    /// The record lacks a field the layout needs.
+    #[error("record is missing `{0}`")]
+    Incomplete(&'static str),
+    /// The object store failed (unreachable, throttled, refused...).
+    #[error("object store {op} `{key}`: {source}")]
+    Store {
+        /// Operation.
+        op: &'static str,
+        /// Object key.
+        key: String,
+        /// Underlying error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// An immutable object exists with different content.
+    #[error("`{0}` exists with different content; versions are never overwritten")]
+    Conflict(String),
+    /// The NATS key-value bucket behind the index failed.
+    #[error("index: {0}")]
+    Index(String),
+    /// Concurrent writers kept changing the article's JSON.
+    #[error("`{0}` kept changing under us; will retry")]
+    Contended(String),
+}
+
+impl Classify for StorageError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            StorageError::BadMessage(_)
+            | StorageError::Incomplete(_)
+            | StorageError::Conflict(_) => Disposition::Permanent,
+            _ => Disposition::Retry(None),
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            StorageError::BadMessage(_) => "bad_message",
+            StorageError::Incomplete(_) => "incomplete_record",
+            StorageError::Store { .. } => "store_error",
+            StorageError::Conflict(_) => "version_conflict",
+            StorageError::Index(_) => "index_error",
+            StorageError::Contended(_) => "contended",
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Object keys of the archive. Other tools read this layout; it is
+//! documented in the README and must not change.
+//!
+//! - `articles/{host}/{id}.md`: latest version, seed format;
+//! - `articles/{host}/{id}.json`: the record as JSON plus its versions;
+//! - `versions/{host}/{id}/{fetched_at ms}-{sha16}.md`: every distinct version;
+//! - `raw/{host}/{id}/{fetched_at ms}.html.zst`: the raw fetched page;
+//! - `index/{host}.md`: the newest 300 articles of a host.
+
+/// A host name made safe as one path segment.
+pub fn host_segment(host: &str) -> String {
+    let h: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let h = h.trim_matches('.').to_string();
+    if h.is_empty() {
+        "_".into()
+    } else {
+        h
+    }
+}
+
+/// `articles/{host}/{id}.md`
+pub fn latest_md(host: &str, id: &str) -> String {
+    format!("articles/{}/{id}.md", host_segment(host))
+}
+
+/// `articles/{host}/{id}.json`
+pub fn latest_json(host: &str, id: &str) -> String {
+    format!("articles/{}/{id}.json", host_segment(host))
+}
+
+/// `versions/{host}/{id}/{fetched_at}-{sha16}.md`
+pub fn version(host: &str, id: &str, fetched_at: i64, sha: &str) -> String {
+    format!(
+        "versions/{}/{id}/{fetched_at}-{}.md",
+        host_segment(host),
+        &sha[..sha.len().min(16)]
+    )
+}
+
+/// `raw/{host}/{id}/{fetched_at}.html.zst`
+pub fn raw(host: &str, id: &str, fetched_at: i64) -> String {
+    format!("raw/{}/{id}/{fetched_at}.html.zst", host_segment(host))
+}
+
+/// `index/{host}.md`
+pub fn index(host: &str) -> String {
+    format!("index/{}.md", host_segment(host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        assert_eq!(
+            latest_md("www.rfi.fr", "0123456789abcdef"),
+            "articles/www.rfi.fr/0123456789abcdef.md"
+        );
+        assert_eq!(
+            version("www.rfi.fr", "ab", 17, "deadbeefdeadbeefdeadbeef"),
+            "versions/www.rfi.fr/ab/17-deadbeefdeadbeef.md"
+        );
+        assert_eq!(raw("x.com", "ab", 17), "raw/x.com/ab/17.html.zst");
+        assert_eq!(index("WWW.X.COM"), "index/www.x.com.md");
+        assert_eq!(host_segment("../etc/passwd"), "_etc_passwd");
+    }
+}

@@ -1,0 +1,31 @@
+//! Every metric the storage service emits. Retries and dead letters are
+//! counted by the runtime as `crawlq_storage_retries_total` and
+//! `crawlq_storage_dead_letters_total{reason}`.
+
+use metrics::{describe_counter, describe_histogram, Unit};
+
+/// Records handled, by `outcome`: new, changed, unchanged.
+pub const WRITES: &str = "crawlq_storage_writes_total";
+/// Time to archive one record.
+pub const WRITE_SECONDS: &str = "crawlq_storage_write_duration_seconds";
+/// Bytes written to the store.
+pub const BYTES: &str = "crawlq_storage_bytes_written_total";
+/// Store operations that failed, by `op`.
+pub const STORE_ERRORS: &str = "crawlq_storage_store_errors_total";
+/// Index pages rewritten.
+pub const INDEX_FLUSHES: &str = "crawlq_storage_index_flushes_total";
+
+/// Registers descriptions.
+pub fn describe() {
+    describe_counter!(
+        WRITES,
+        "Records archived, by outcome (new, changed, unchanged)"
+    );
+    describe_histogram!(WRITE_SECONDS, Unit::Seconds, "Time to archive one record");
+    describe_counter!(BYTES, Unit::Bytes, "Bytes written to the object store");
+    describe_counter!(
+        STORE_ERRORS,
+        "Object-store operations that failed, by operation"
+    );
+    describe_counter!(INDEX_FLUSHES, "index/{host}.md objects rewritten");
+}
