@@ -19,7 +19,7 @@ struct Cli {
 #[allow(clippy::large_enum_variant)] // parsed once at start-up
 enum Command {
     /// Run the crawler service: fetch URLs from the intake stream.
-    Crawler,
+    Crawler(crawlq_crawler::service::Config),
     /// Run the extractor service: turn fetched pages into snapshot records.
     Extractor(crawlq_extractor::service::Config),
     /// Run the storage service: write snapshot records to object storage.
@@ -45,6 +45,7 @@ fn main() -> std::process::ExitCode {
         Command::ExtractBench(args) => cmd::extract::extract_bench(args),
         Command::Extractor(config) => serve(|stop| crawlq_extractor::service::run(config, stop)),
         Command::Storage(config) => serve(|stop| crawlq_storage::service::run(config, stop)),
+        Command::Crawler(config) => serve(|stop| crawlq_crawler::service::run(config, stop)),
         Command::Get(args) => once(cmd::get::get(args)),
         other => return not_built(other),
     };
@@ -79,7 +80,6 @@ fn once(command: impl std::future::Future<Output = anyhow::Result<()>>) -> anyho
 
 fn not_built(command: Command) -> std::process::ExitCode {
     let (name, issue) = match command {
-        Command::Crawler => ("crawler", 3),
         Command::Submit => ("submit", 6),
         Command::Status => ("status", 6),
         Command::Dlq => ("dlq", 6),

@@ -1,1 +1,19 @@
-//! placeholder
+//! crawlq crawler: polite, safe, resumable fetching.
+//!
+//! - [`normalize`]: WHATWG URL normalisation, tracking parameters stripped;
+//! - [`ssrf`]: the address guard and its resolver;
+//! - [`robots`]: robots.txt shared through NATS KV;
+//! - [`politeness`]: per-host spacing without head-of-line blocking;
+//! - [`fetch`]: HTTP with redirects, deadlines and body caps;
+//! - [`service`]: the NATS stage.
+
+pub mod error;
+pub mod fetch;
+pub mod metrics;
+pub mod normalize;
+pub mod politeness;
+pub mod robots;
+pub mod service;
+pub mod ssrf;
+
+pub use error::CrawlError;

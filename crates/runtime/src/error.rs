@@ -12,6 +12,9 @@ pub enum Disposition {
     /// Try again later: nak with this delay, or with exponential backoff
     /// when `None`. Dead-lettered once deliveries run out.
     Retry(Option<Duration>),
+    /// Not a failure: the work cannot start yet (a busy host). Nak with
+    /// this delay without spending the retry budget.
+    Defer(Duration),
     /// Retrying cannot help: dead-letter now.
     Permanent,
 }

@@ -123,6 +123,12 @@ pub trait Handler: Send + Sync + 'static {
         delivery: &Delivery,
     ) -> impl Future<Output = Result<Vec<Outgoing>, Self::Error>> + Send;
 
+    /// Extra deliveries a message may use up by being deferred before it is
+    /// treated as poison. Handlers that never defer keep the default.
+    fn defer_allowance(&self) -> u32 {
+        0
+    }
+
     /// URL and request id of a message, for its dead letter.
     fn describe(&self, _delivery: &Delivery) -> Described {
         Described::default()
@@ -272,7 +278,7 @@ async fn process<H: Handler>(
     if delivery.delivered > 1 {
         metrics::counter!(m::WORKER_REDELIVERIES, "stage" => stage).increment(1);
     }
-    if delivery.delivered > cfg.max_deliveries {
+    if delivery.delivered > cfg.max_deliveries + handler.defer_allowance() {
         // Earlier deliveries never finished (crash, hang): stop the loop here.
         let why = format!(
             "delivered {} times without finishing; the worker crashed or timed out each time",
@@ -322,6 +328,14 @@ async fn process<H: Handler>(
                 tracing::info!(stage, reason = err.reason(), error = %err, delivered = delivery.delivered,
                     retry_in = ?delay, "retryable failure");
                 nak(cfg, &msg, delay).await;
+            }
+            Disposition::Defer(delay) => {
+                tracing::debug!(stage, reason = err.reason(), retry_in = ?delay, "deferred");
+                metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => "deferred")
+                    .increment(1);
+                if let Err(e) = msg.ack_with(AckKind::Nak(Some(delay))).await {
+                    tracing::warn!(error = %e, "nak failed; the message will be redelivered after the ack wait");
+                }
             }
             Disposition::Retry(_) => {
                 let why = format!("gave up after {} deliveries: {err}", delivery.delivered);

@@ -1,0 +1,103 @@
+//! Crawler errors. The variant decides: retry (with the server's
+//! Retry-After when it gave one) or dead-letter with a reason.
+
+use std::time::Duration;
+
+use crawlq_runtime::{Classify, Disposition};
+
+/// Why a request did not produce a fetched page.
+#[derive(Debug, thiserror::Error)]
+pub enum CrawlError {
+    /// Not a URL, or not http(s).
+    #[error("invalid url `{0}`: {1}")]
+    InvalidUrl(String, String),
+    /// The message is neither text nor a valid `CrawlRequest`.
+    #[error("invalid intake message: {0}")]
+    BadMessage(String),
+    /// robots.txt forbids the URL.
+    #[error("disallowed by robots.txt for our user agent")]
+    RobotsDisallowed,
+    /// robots.txt could not be read (5xx, network): try later.
+    #[error("robots.txt unavailable: {0}")]
+    RobotsUnavailable(String),
+    /// The address is in a refused range (SSRF guard).
+    #[error("refused address: {0}")]
+    BlockedAddress(String),
+    /// Too many redirects, or a loop.
+    #[error("redirects: {0}")]
+    Redirects(String),
+    /// The decoded body exceeded the cap.
+    #[error("body exceeds {0} bytes")]
+    TooLarge(u64),
+    /// The response is not a document type we archive.
+    #[error("unsupported content type `{0}`")]
+    UnsupportedContentType(String),
+    /// The whole fetch exceeded its deadline.
+    #[error("deadline of {0:?} exceeded")]
+    Deadline(Duration),
+    /// Connection, TLS or protocol failure.
+    #[error("network: {0}")]
+    Network(String),
+    /// 404 or 410.
+    #[error("http {0}")]
+    NotFound(u16),
+    /// Another 4xx.
+    #[error("http {0}")]
+    ClientError(u16),
+    /// 5xx, 429 and friends; `after` from Retry-After when given.
+    #[error("http {status}")]
+    ServerError {
+        /// Status code.
+        status: u16,
+        /// Server-requested delay.
+        after: Option<Duration>,
+    },
+    /// The host is busy for longer than we wait in-process.
+    #[error("host busy for {0:?}; deferred")]
+    Deferred(Duration),
+    /// The object store (claim checks) or NATS KV failed.
+    #[error("infrastructure: {0}")]
+    Infra(String),
+}
+
+impl Classify for CrawlError {
+    fn disposition(&self) -> Disposition {
+        use CrawlError::*;
+        match self {
+            RobotsUnavailable(_) => Disposition::Retry(Some(Duration::from_secs(60))),
+            Deadline(_) | Network(_) | Infra(_) => Disposition::Retry(None),
+            ServerError { after, .. } => Disposition::Retry(*after),
+            Deferred(d) => Disposition::Defer(*d),
+            InvalidUrl(..)
+            | BadMessage(_)
+            | RobotsDisallowed
+            | BlockedAddress(_)
+            | Redirects(_)
+            | TooLarge(_)
+            | UnsupportedContentType(_)
+            | NotFound(_)
+            | ClientError(_) => Disposition::Permanent,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        use CrawlError::*;
+        match self {
+            InvalidUrl(..) => "invalid_url",
+            BadMessage(_) => "bad_message",
+            RobotsDisallowed => "robots_disallowed",
+            RobotsUnavailable(_) => "robots_unavailable",
+            BlockedAddress(_) => "blocked_address",
+            Redirects(_) => "too_many_redirects",
+            TooLarge(_) => "too_large",
+            UnsupportedContentType(_) => "unsupported_content_type",
+            Deadline(_) => "deadline_exceeded",
+            Network(_) => "network_error",
+            NotFound(_) => "http_not_found",
+            ClientError(_) => "http_client_error",
+            ServerError { .. } => "http_server_error",
+            Deferred(_) => "deferred",
+            Infra(_) => "infrastructure",
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! HTTP fetching with hard limits: the SSRF guard on the first request and
+//! on every redirect hop (redirects are followed here, not by reqwest),
+//! at most 10 redirects with loop detection, a connect timeout, a total
+//! deadline, a cap on the decoded body counted while streaming (so gzip,
+//! brotli and zstd bombs stop at the cap), and a content-type check before
+//! any body byte is read.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use crawlq_proto::v1::ResponseHeaders;
+use futures::StreamExt;
+use reqwest::header::{
+    HeaderMap, HeaderValue, CONTENT_TYPE, IF_MODIFIED_SINCE, IF_NONE_MATCH, LOCATION, RETRY_AFTER,
+};
+use url::Url;
+
+use crate::error::CrawlError;
+use crate::ssrf::{self, Guard, GuardedResolver};
+
+/// Fetch limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Redirects followed.
+    pub max_redirects: usize,
+    /// TCP+TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Whole-fetch deadline, body included.
+    pub deadline: Duration,
+    /// Decoded body cap.
+    pub max_body: u64,
+}
+
+/// A successful response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// URL after redirects.
+    pub final_url: Url,
+    /// URLs visited before it.
+    pub chain: Vec<String>,
+    /// HTTP status.
+    pub status: u16,
+    /// Headers that matter downstream.
+    pub headers: ResponseHeaders,
+    /// Decoded body (empty for 304).
+    pub body: Bytes,
+    /// Peer address.
+    pub remote: Option<SocketAddr>,
+    /// Time taken.
+    pub elapsed: Duration,
+}
+
+/// Validators for a conditional GET.
+#[derive(Debug, Clone, Default)]
+pub struct Validators {
+    /// ETag to send as If-None-Match.
+    pub etag: String,
+    /// Last-Modified to send as If-Modified-Since.
+    pub last_modified: String,
+}
+
+/// The HTTP client.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    guard: Arc<Guard>,
+    limits: Limits,
+}
+
+/// Types we archive: HTML, XHTML, feeds, XML, sitemaps (and no type at all,
+/// which the extractor sniffs).
+pub fn is_supported(content_type: &str) -> bool {
+    let ct = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    ct.is_empty()
+        || matches!(
+            ct.as_str(),
+            "text/html"
+                | "application/xhtml+xml"
+                | "application/rss+xml"
+                | "application/atom+xml"
+                | "application/rdf+xml"
+                | "application/xml"
+                | "text/xml"
+                | "application/feed+json"
+                | "application/x-gzip"
+                | "application/gzip"
+                | "text/plain"
+        )
+}
+
+impl Fetcher {
+    /// Builds the client.
+    pub fn new(guard: Guard, limits: Limits, user_agent: &str) -> Result<Fetcher, CrawlError> {
+        let guard = Arc::new(guard);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("text/html,application/xhtml+xml,application/rss+xml,application/atom+xml,application/xml;q=0.9,*/*;q=0.5"),
+        );
+        let client = reqwest::Client::builder()
+            .user_agent(user_agent)
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(limits.connect_timeout)
+            .read_timeout(limits.deadline)
+            .dns_resolver(Arc::new(GuardedResolver {
+                guard: guard.clone(),
+            }))
+            .pool_max_idle_per_host(4)
+            .build()
+            .map_err(|e| CrawlError::Infra(format!("http client: {e}")))?;
+        Ok(Fetcher {
+            client,
+            guard,
+            limits,
+        })
+    }
+
+    /// Fetches `url`, following redirects, within the deadline.
+    pub async fn fetch(
+        &self,
+        url: &Url,
+        validators: Option<&Validators>,
+    ) -> Result<Response, CrawlError> {
+        let deadline = self.limits.deadline;
+        match tokio::time::timeout(
+            deadline,
+            self.fetch_inner(url, validators, self.limits.max_body, true),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(CrawlError::Deadline(deadline)),
+        }
+    }
+
+    /// Fetches a small text resource (robots.txt): status and at most
+    /// `max` bytes, whatever its type.
+    pub async fn fetch_text(&self, url: &Url, max: u64) -> Result<(u16, Bytes), CrawlError> {
+        let deadline = self.limits.deadline;
+        match tokio::time::timeout(deadline, self.fetch_inner(url, None, max, false)).await {
+            Ok(Ok(r)) => Ok((r.status, r.body)),
+            Ok(Err(CrawlError::NotFound(s) | CrawlError::ClientError(s))) => Ok((s, Bytes::new())),
+            Ok(Err(CrawlError::ServerError { status, .. })) => Ok((status, Bytes::new())),
+            Ok(Err(CrawlError::TooLarge(_))) => Err(CrawlError::TooLarge(max)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(CrawlError::Deadline(deadline)),
+        }
+    }
+
+    async fn fetch_inner(
+        &self,
+        start: &Url,
+        validators: Option<&Validators>,
+        max_body: u64,
+        strict: bool,
+    ) -> Result<Response, CrawlError> {
+        let started = Instant::now();
+        let mut url = start.clone();
+        let mut chain: Vec<String> = Vec::new();
+        loop {
+            if let Err(ip) = ssrf::check_url(&self.guard, &url) {
+                return Err(CrawlError::BlockedAddress(format!("{url} is {ip}")));
+            }
+            let mut req = self.client.get(url.clone());
+            if let (Some(v), true) = (validators, chain.is_empty()) {
+                if !v.etag.is_empty() {
+                    req = req.header(IF_NONE_MATCH, &v.etag);
+                }
+                if !v.last_modified.is_empty() {
+                    req = req.header(IF_MODIFIED_SINCE, &v.last_modified);
+                }
+            }
+            let resp = req.send().await.map_err(|e| map_send_error(&e))?;
+            let status = resp.status().as_u16();
+            if (300..400).contains(&status) && status != 304 {
+                let Some(loc) = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok()) else {
+                    return Err(CrawlError::ClientError(status));
+                };
+                let mut next = url
+                    .join(loc)
+                    .map_err(|e| CrawlError::Redirects(format!("bad Location `{loc}`: {e}")))?;
+                next.set_fragment(None);
+                if !matches!(next.scheme(), "http" | "https") {
+                    return Err(CrawlError::Redirects(format!(
+                        "redirect to non-http URL {next}"
+                    )));
+                }
+                chain.push(url.to_string());
+                if next == url || chain.iter().any(|c| c == next.as_str()) {
+                    return Err(CrawlError::Redirects(format!("loop back to {next}")));
+                }
+                if chain.len() > self.limits.max_redirects {
+                    return Err(CrawlError::Redirects(format!(
+                        "more than {} redirects",
+                        self.limits.max_redirects
+                    )));
+                }
+                url = next;
+                continue;
+            }
+            let headers = pick_headers(resp.headers());
+            let remote = resp.remote_addr();
+            match status {
+                304 => {
+                    return Ok(Response {
+                        final_url: url,
+                        chain,
+                        status,
+                        headers,
+                        body: Bytes::new(),
+                        remote,
+                        elapsed: started.elapsed(),
+                    })
+                }
+                404 | 410 => return Err(CrawlError::NotFound(status)),
+                429 | 500..=599 => {
+                    let after = retry_after(resp.headers());
+                    return Err(CrawlError::ServerError { status, after });
+                }
+                400..=499 => return Err(CrawlError::ClientError(status)),
+                _ => {}
+            }
+            if strict && !is_supported(&headers.content_type) {
+                // Dropping the response closes the connection unread.
+                return Err(CrawlError::UnsupportedContentType(headers.content_type));
+            }
+            // A declared oversize identity body is refused unread.
+            let declared = resp.content_length().unwrap_or(0);
+            if strict
+                && declared > max_body
+                && resp
+                    .headers()
+                    .get(reqwest::header::CONTENT_ENCODING)
+                    .is_none()
+            {
+                return Err(CrawlError::TooLarge(max_body));
+            }
+            let body = read_capped(resp, max_body, strict).await?;
+            metrics::counter!(crate::metrics::BYTES).increment(body.len() as u64);
+            return Ok(Response {
+                final_url: url,
+                chain,
+                status,
+                headers,
+                body,
+                remote,
+                elapsed: started.elapsed(),
+            });
+        }
+    }
+}
+
+/// Reads the decoded body, refusing it past `max` bytes (or, when not
+/// `strict`, keeping only the first `max` bytes).
+async fn read_capped(resp: reqwest::Response, max: u64, strict: bool) -> Result<Bytes, CrawlError> {
+    let mut buf = BytesMut::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| map_send_error(&e))?;
+        if buf.len() as u64 + chunk.len() as u64 > max {
+            if strict {
+                return Err(CrawlError::TooLarge(max));
+            }
+            let room = (max as usize).saturating_sub(buf.len());
+            buf.extend_from_slice(&chunk[..room.min(chunk.len())]);
+            break;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+fn map_send_error(e: &reqwest::Error) -> CrawlError {
+    if let Some(b) = ssrf::find_blocked(e) {
+        return CrawlError::BlockedAddress(b.to_string());
+    }
+    if e.is_timeout() {
+        return CrawlError::Deadline(Duration::ZERO);
+    }
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    CrawlError::Network(msg)
+}
+
+fn pick_headers(h: &HeaderMap) -> ResponseHeaders {
+    let get = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    ResponseHeaders {
+        content_type: h
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        etag: get("etag"),
+        last_modified: get("last-modified"),
+        date: get("date"),
+        content_language: get("content-language"),
+        retry_after: get("retry-after"),
+    }
+}
+
+/// Retry-After as seconds or an HTTP date, capped at one day.
+fn retry_after(h: &HeaderMap) -> Option<Duration> {
+    let v = h.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let d = match v.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let when = chrono_like_http_date(v)?;
+            Duration::from_millis(when.saturating_sub(crawlq_runtime::now_ms()).max(0) as u64)
+        }
+    };
+    Some(d.min(Duration::from_secs(86_400)))
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to Unix ms.
+fn chrono_like_http_date(s: &str) -> Option<i64> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let day: i64 = parts[1].parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[2])? as i64
+        + 1;
+    let year: i64 = parts[3].parse().ok()?;
+    let hms: Vec<i64> = parts[4].split(':').filter_map(|x| x.parse().ok()).collect();
+    if hms.len() != 3 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400) + hms[0] * 3600 + hms[1] * 60 + hms[2]) * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        assert!(is_supported("text/html; charset=utf-8"));
+        assert!(is_supported("application/rss+xml"));
+        assert!(is_supported(""));
+        assert!(!is_supported("application/pdf"));
+        assert!(!is_supported("image/jpeg"));
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            chrono_like_http_date("Thu, 09 Nov 2023 11:45:01 GMT"),
+            Some(1_699_530_301_000)
+        );
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+    }
+}

@@ -1,0 +1,160 @@
+//! robots.txt (RFC 9309), fetched once per origin and shared by every
+//! crawler replica through a NATS key-value bucket whose entries expire
+//! after the cache lifetime (24 h by default). Parsing uses texting_robots;
+//! at most 500 KiB of a robots.txt is read. A 4xx means "allow all"; a 5xx
+//! or a network failure means "try later". Parsed rules are also kept in a
+//! small in-process cache, bounded by size and age.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use texting_robots::Robot;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::error::CrawlError;
+use crate::fetch::Fetcher;
+
+/// Most bytes of a robots.txt that are parsed.
+pub const MAX_ROBOTS_BYTES: u64 = 500 * 1024;
+/// Parsed rules kept in memory.
+const LOCAL_ENTRIES: usize = 2048;
+/// How long parsed rules stay in memory before the bucket is read again.
+const LOCAL_TTL: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Cached {
+    /// `None`: allow everything (no robots.txt, or a 4xx).
+    body: Option<String>,
+    fetched_at: i64,
+}
+
+enum Rules {
+    AllowAll,
+    Robot(Box<Robot>),
+}
+
+/// The verdict for one URL.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    /// May we fetch it?
+    pub allowed: bool,
+    /// Crawl-delay for our agent, if any.
+    pub crawl_delay: Option<Duration>,
+}
+
+/// Shared robots.txt cache.
+pub struct RobotsCache {
+    kv: kv::Store,
+    agent: String,
+    local: Mutex<HashMap<String, (Instant, Arc<Rules>)>>,
+}
+
+impl RobotsCache {
+    /// `agent` is the product token matched against `User-agent` lines.
+    pub fn new(kv: kv::Store, agent: &str) -> RobotsCache {
+        RobotsCache {
+            kv,
+            agent: agent.to_string(),
+            local: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Checks `url`, fetching the origin's robots.txt if no replica has.
+    pub async fn check(&self, url: &Url, fetcher: &Fetcher) -> Result<Verdict, CrawlError> {
+        let origin = url.origin().ascii_serialization();
+        let rules = self.rules(&origin, fetcher).await?;
+        Ok(match rules.as_ref() {
+            Rules::AllowAll => Verdict {
+                allowed: true,
+                crawl_delay: None,
+            },
+            Rules::Robot(r) => Verdict {
+                allowed: r.allowed(url.as_str()),
+                crawl_delay: r
+                    .delay
+                    .filter(|d| d.is_finite() && *d > 0.0)
+                    .map(|d| Duration::from_secs_f32(d.min(60.0))),
+            },
+        })
+    }
+
+    async fn rules(&self, origin: &str, fetcher: &Fetcher) -> Result<Arc<Rules>, CrawlError> {
+        if let Some((at, rules)) = self
+            .local
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(origin)
+        {
+            if at.elapsed() < LOCAL_TTL {
+                return Ok(rules.clone());
+            }
+        }
+        let key = kv_key(origin);
+        let cached = match self.kv.get(&key).await {
+            Ok(Some(bytes)) => serde_json::from_slice::<Cached>(&bytes).ok(),
+            Ok(None) => None,
+            Err(e) => return Err(CrawlError::Infra(format!("robots cache: {e}"))),
+        };
+        let cached = match cached {
+            Some(c) => c,
+            None => {
+                let fresh = self.fetch(origin, fetcher).await?;
+                let bytes =
+                    Bytes::from(serde_json::to_vec(&fresh).expect("robots entry serialises"));
+                if let Err(e) = self.kv.put(&key, bytes).await {
+                    tracing::warn!(origin, error = %e, "robots.txt not shared in the cache bucket");
+                }
+                fresh
+            }
+        };
+        let rules = Arc::new(match cached.body {
+            None => Rules::AllowAll,
+            Some(body) => match Robot::new(&self.agent, body.as_bytes()) {
+                Ok(r) => Rules::Robot(Box::new(r)),
+                Err(e) => {
+                    tracing::info!(origin, error = %e, "unparseable robots.txt; allowing all");
+                    Rules::AllowAll
+                }
+            },
+        });
+        let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        if local.len() >= LOCAL_ENTRIES {
+            local.retain(|_, (at, _)| at.elapsed() < LOCAL_TTL);
+            if local.len() >= LOCAL_ENTRIES {
+                local.clear();
+            }
+        }
+        local.insert(origin.to_string(), (Instant::now(), rules.clone()));
+        Ok(rules)
+    }
+
+    async fn fetch(&self, origin: &str, fetcher: &Fetcher) -> Result<Cached, CrawlError> {
+        let url = Url::parse(&format!("{origin}/robots.txt"))
+            .map_err(|e| CrawlError::InvalidUrl(origin.into(), e.to_string()))?;
+        let now = crawlq_runtime::now_ms();
+        match fetcher.fetch_text(&url, MAX_ROBOTS_BYTES).await {
+            Ok((status, body)) if (200..300).contains(&status) => Ok(Cached {
+                body: Some(String::from_utf8_lossy(&body).into_owned()),
+                fetched_at: now,
+            }),
+            Ok((status, _)) if (400..500).contains(&status) => Ok(Cached {
+                body: None,
+                fetched_at: now,
+            }),
+            Ok((status, _)) => Err(CrawlError::RobotsUnavailable(format!("http {status}"))),
+            Err(CrawlError::BlockedAddress(a)) => Err(CrawlError::BlockedAddress(a)),
+            Err(e) => Err(CrawlError::RobotsUnavailable(e.to_string())),
+        }
+    }
+}
+
+/// A bucket key for an origin: KV keys allow only `[-/_=.a-zA-Z0-9]`.
+fn kv_key(origin: &str) -> String {
+    hex::encode(&Sha256::digest(origin.as_bytes())[..16])
+}

@@ -1,0 +1,510 @@
+//! The crawler stage: intake messages in, `FetchedPage`s out.
+//!
+//! For each request: normalise the URL; skip it if the same URL was
+//! fetched within the duplicate window (unless forced); check robots.txt;
+//! wait for the host's politeness slot (without holding a fetch slot);
+//! take one of the global fetch slots; fetch with a conditional GET; and
+//! hand the page on, inline or by claim check.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+use clap::{ArgAction, Args};
+use crawlq_proto::v1::{
+    BodyEncoding, CrawlRequest, DeadLetter, FetchedPage, Origin, StoreOutcome, StoredSnapshot,
+    UrlKind,
+};
+use crawlq_proto::Message as _;
+use crawlq_runtime::config::{parse_duration, CommonArgs, StoreArgs};
+use crawlq_runtime::store::Store;
+use crawlq_runtime::{Delivery, Described, Handler, Outgoing, Runtime, Stage, Topology};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::error::CrawlError;
+use crate::fetch::{Fetcher, Limits, Validators};
+use crate::metrics as m;
+use crate::normalize::{normalize, DEFAULT_STRIP};
+use crate::politeness::Politeness;
+use crate::robots::RobotsCache;
+use crate::ssrf::Guard;
+
+/// Default User-Agent: product token, version and a contact URL.
+pub const DEFAULT_USER_AGENT: &str = concat!(
+    "crawlq/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://github.com/crawlq/crawlq; news archiver)"
+);
+
+/// Settings of `crawlq crawler`.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// User-Agent header; include a contact URL.
+    #[arg(long = "user-agent", env = "CRAWLQ_USER_AGENT", default_value = DEFAULT_USER_AGENT)]
+    pub user_agent: String,
+    /// Product token matched against robots.txt `User-agent` lines.
+    #[arg(
+        long = "robots-agent",
+        env = "CRAWLQ_ROBOTS_AGENT",
+        default_value = "crawlq"
+    )]
+    pub robots_agent: String,
+    /// Obey robots.txt.
+    #[arg(long = "respect-robots", env = "CRAWLQ_RESPECT_ROBOTS", default_value_t = true, action = ArgAction::Set)]
+    pub respect_robots: bool,
+    /// How long a robots.txt is cached.
+    #[arg(long = "robots-ttl", env = "CRAWLQ_ROBOTS_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub robots_ttl: Duration,
+    /// Minimum delay between two requests to one host.
+    #[arg(long = "host-delay", env = "CRAWLQ_HOST_DELAY", default_value = "1s", value_parser = parse_duration)]
+    pub host_delay: Duration,
+    /// Requests in flight per host.
+    #[arg(
+        long = "host-concurrency",
+        env = "CRAWLQ_HOST_CONCURRENCY",
+        default_value_t = 1
+    )]
+    pub host_concurrency: usize,
+    /// HTTP fetches in flight in this process.
+    #[arg(
+        long = "fetch-concurrency",
+        env = "CRAWLQ_FETCH_CONCURRENCY",
+        default_value_t = 64
+    )]
+    pub fetch_concurrency: usize,
+    /// Longest in-process wait for a host slot before the request is deferred.
+    #[arg(long = "max-politeness-wait", env = "CRAWLQ_MAX_POLITENESS_WAIT", default_value = "30s", value_parser = parse_duration)]
+    pub max_politeness_wait: Duration,
+    /// Allow private, loopback and other refused addresses (tests, intranets).
+    #[arg(long = "allow-private-networks", env = "CRAWLQ_ALLOW_PRIVATE_NETWORKS", default_value_t = false, action = ArgAction::Set)]
+    pub allow_private_networks: bool,
+    /// Comma-separated CIDRs allowed even though refused by default.
+    #[arg(
+        long = "allow-cidrs",
+        env = "CRAWLQ_ALLOW_CIDRS",
+        value_delimiter = ','
+    )]
+    pub allow_cidrs: Vec<IpNet>,
+    /// Comma-separated query parameters stripped from URLs (`utm_*` = prefix).
+    #[arg(long = "strip-params", env = "CRAWLQ_STRIP_PARAMS", value_delimiter = ',', default_values_t = DEFAULT_STRIP.iter().map(|s| s.to_string()))]
+    pub strip_params: Vec<String>,
+    /// Redirects followed.
+    #[arg(
+        long = "max-redirects",
+        env = "CRAWLQ_MAX_REDIRECTS",
+        default_value_t = 10
+    )]
+    pub max_redirects: usize,
+    /// Connect timeout.
+    #[arg(long = "connect-timeout", env = "CRAWLQ_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// Deadline of a whole fetch, body included.
+    #[arg(long = "fetch-deadline", env = "CRAWLQ_FETCH_DEADLINE", default_value = "30s", value_parser = parse_duration)]
+    pub fetch_deadline: Duration,
+    /// Largest decoded body, in bytes.
+    #[arg(long = "max-body", env = "CRAWLQ_MAX_BODY", default_value_t = 10 * 1024 * 1024)]
+    pub max_body: u64,
+    /// A URL fetched within this window is skipped unless forced.
+    #[arg(long = "duplicate-window", env = "CRAWLQ_DUPLICATE_WINDOW", default_value = "1h", value_parser = parse_duration)]
+    pub duplicate_window: Duration,
+}
+
+/// Runs the crawler until `stop` fires.
+pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> {
+    let store = crawlq_runtime::store::open(&config.store.store_url)?;
+    m::describe();
+    let rt = Runtime::start(&config.common, "crawlq-crawler", stop).await?;
+    let replicas = usize::from(config.common.nats.stream_replicas);
+    let robots_kv = crawlq_runtime::nats::ensure_kv(
+        &rt.js,
+        &rt.topology.bucket("robots"),
+        config.robots_ttl,
+        replicas,
+    )
+    .await?;
+    let seen_kv = crawlq_runtime::nats::ensure_kv(
+        &rt.js,
+        &rt.topology.bucket("seen"),
+        config.duplicate_window.max(Duration::from_secs(1)),
+        replicas,
+    )
+    .await?;
+    let validators_kv = crawlq_runtime::nats::ensure_kv(
+        &rt.js,
+        &rt.topology.bucket("validators"),
+        Duration::from_secs(90 * 86_400),
+        replicas,
+    )
+    .await?;
+    let handler = CrawlHandler::new(
+        &config,
+        store,
+        rt.topology.clone(),
+        robots_kv,
+        seen_kv,
+        validators_kv,
+        rt.client.server_info().max_payload,
+    )?;
+    rt.run_worker(Stage::Crawler, 512, handler).await?;
+    Ok(())
+}
+
+/// What the crawler remembers about a URL it fetched.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Seen {
+    request_id: String,
+    etag: String,
+    last_modified: String,
+}
+
+/// Fetches pages.
+pub struct CrawlHandler {
+    fetcher: Fetcher,
+    robots: Option<RobotsCache>,
+    politeness: Arc<Politeness>,
+    fetch_slots: Arc<Semaphore>,
+    store: Store,
+    topology: Topology,
+    seen: kv::Store,
+    validators: kv::Store,
+    strip: Vec<String>,
+    host_delay: Duration,
+    max_wait: Duration,
+    max_payload: usize,
+}
+
+impl CrawlHandler {
+    /// Builds the handler.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: &Config,
+        store: Store,
+        topology: Topology,
+        robots: kv::Store,
+        seen: kv::Store,
+        validators: kv::Store,
+        max_payload: usize,
+    ) -> Result<Self, CrawlError> {
+        let guard = Guard {
+            allow_private: config.allow_private_networks,
+            allow: config.allow_cidrs.clone(),
+        };
+        let limits = Limits {
+            max_redirects: config.max_redirects,
+            connect_timeout: config.connect_timeout,
+            deadline: config.fetch_deadline,
+            max_body: config.max_body,
+        };
+        Ok(CrawlHandler {
+            fetcher: Fetcher::new(guard, limits, &config.user_agent)?,
+            robots: config
+                .respect_robots
+                .then(|| RobotsCache::new(robots, &config.robots_agent)),
+            politeness: Politeness::new(config.host_concurrency),
+            fetch_slots: Arc::new(Semaphore::new(config.fetch_concurrency.max(1))),
+            store,
+            topology,
+            seen,
+            validators,
+            strip: config.strip_params.clone(),
+            host_delay: config.host_delay,
+            max_wait: config.max_politeness_wait,
+            max_payload: if max_payload == 0 {
+                1024 * 1024
+            } else {
+                max_payload
+            },
+        })
+    }
+
+    /// Turns an intake message into requests: a protobuf `CrawlRequest`, or
+    /// plain text with one URL per line.
+    fn intake(&self, d: &Delivery) -> Result<Vec<CrawlRequest>, CrawlError> {
+        if d.is_protobuf() {
+            let r = CrawlRequest::decode(d.payload.clone())
+                .map_err(|e| CrawlError::BadMessage(format!("not a CrawlRequest: {e}")))?;
+            return Ok(vec![r]);
+        }
+        let text = std::str::from_utf8(&d.payload).map_err(|_| {
+            CrawlError::BadMessage(
+                "neither protobuf (no Content-Type header) nor UTF-8 text".into(),
+            )
+        })?;
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        if lines.is_empty() {
+            return Err(CrawlError::BadMessage("empty message".into()));
+        }
+        Ok(lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, url)| CrawlRequest {
+                url: url.to_string(),
+                request_id: short_hash(&format!("{}:{}:{url}", d.stream_sequence, i)),
+                submitted_at: crawlq_runtime::now_ms(),
+                origin: Origin::User as i32,
+                ..Default::default()
+            })
+            .collect())
+    }
+
+    /// Splits a multi-URL text message into one protobuf request each; bad
+    /// lines become dead letters of their own.
+    fn fan_out(&self, reqs: Vec<CrawlRequest>, d: &Delivery) -> Vec<Outgoing> {
+        reqs.into_iter()
+            .map(|mut r| match normalize(&r.url, &self.strip) {
+                Ok(u) => {
+                    r.url = u.to_string();
+                    Outgoing::protobuf(self.topology.urls(), &r).with_msg_id(format!("req:{}", r.request_id))
+                }
+                Err(e) => {
+                    let letter = DeadLetter {
+                        stage: Stage::Crawler.as_str().into(),
+                        reason: "invalid_url".into(),
+                        error: e.to_string(),
+                        delivery_count: d.delivered,
+                        original_subject: d.subject.clone(),
+                        payload: r.url.clone().into_bytes(),
+                        failed_at: crawlq_runtime::now_ms(),
+                        url: r.url.clone(),
+                        request_id: r.request_id.clone(),
+                        ..Default::default()
+                    };
+                    metrics::counter!("crawlq_crawler_dead_letters_total", "reason" => "invalid_url").increment(1);
+                    Outgoing::protobuf(self.topology.dlq(Stage::Crawler), &letter).with_msg_id(format!("dlq:intake:{}", r.request_id))
+                }
+            })
+            .collect()
+    }
+
+    async fn crawl(&self, mut req: CrawlRequest) -> Result<Vec<Outgoing>, CrawlError> {
+        let url = normalize(&req.url, &self.strip)?;
+        req.url = url.to_string();
+        if req.request_id.is_empty() {
+            req.request_id = short_hash(&req.url);
+        }
+        let key = short_hash(url.as_str());
+        let seen = self.get_seen(&self.seen, &key).await?;
+        if !req.force {
+            if let Some(s) = &seen {
+                if s.request_id != req.request_id {
+                    m::request("duplicate", 0);
+                    tracing::debug!(url = %url, "fetched within the duplicate window; skipped");
+                    return Ok(Vec::new());
+                }
+            }
+        }
+        if let Some(robots) = &self.robots {
+            let verdict = robots.check(&url, &self.fetcher).await?;
+            if !verdict.allowed {
+                metrics::counter!(m::ROBOTS_DENIALS).increment(1);
+                return Err(CrawlError::RobotsDisallowed);
+            }
+            return self.fetch(req, url, key, verdict.crawl_delay).await;
+        }
+        self.fetch(req, url, key, None).await
+    }
+
+    async fn fetch(
+        &self,
+        req: CrawlRequest,
+        url: Url,
+        key: String,
+        crawl_delay: Option<Duration>,
+    ) -> Result<Vec<Outgoing>, CrawlError> {
+        let host = url.host_str().unwrap_or_default().to_string();
+        let delay = crawl_delay.map_or(self.host_delay, |d| d.max(self.host_delay));
+        let (_host_permit, waited) = self
+            .politeness
+            .acquire(&host, delay, self.max_wait)
+            .await
+            .map_err(CrawlError::Deferred)?;
+        metrics::histogram!(m::POLITENESS_WAIT).record(waited.as_secs_f64());
+        let _slot = self
+            .fetch_slots
+            .acquire()
+            .await
+            .expect("fetch semaphore is never closed");
+
+        // Conditional GET, unless the stored validators came from this very
+        // request (a retry: its page may never have reached the extractor),
+        // or a forced feed/sitemap must be re-read to find its items.
+        let discovery = matches!(req.kind(), UrlKind::Feed | UrlKind::Sitemap);
+        let validators = self
+            .get_seen(&self.validators, &key)
+            .await?
+            .filter(|v| v.request_id != req.request_id && !(req.force && discovery));
+        let validators = validators.map(|v| Validators {
+            etag: v.etag,
+            last_modified: v.last_modified,
+        });
+
+        let gauge = metrics::gauge!(m::IN_FLIGHT);
+        gauge.increment(1.0);
+        let result = self.fetcher.fetch(&url, validators.as_ref()).await;
+        gauge.decrement(1.0);
+        let resp = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let status = match &e {
+                    CrawlError::NotFound(s) | CrawlError::ClientError(s) => *s,
+                    CrawlError::ServerError { status, .. } => *status,
+                    _ => 0,
+                };
+                m::request("failed", status);
+                return Err(e);
+            }
+        };
+        metrics::histogram!(m::FETCH_SECONDS).record(resp.elapsed.as_secs_f64());
+        let fetched_at = crawlq_runtime::now_ms();
+        let remember = Seen {
+            request_id: req.request_id.clone(),
+            etag: resp.headers.etag.clone(),
+            last_modified: resp.headers.last_modified.clone(),
+        };
+        self.put_seen(&self.seen, &key, &remember).await?;
+
+        if resp.status == 304 {
+            m::request("not_modified", 304);
+            let event = StoredSnapshot {
+                outcome: StoreOutcome::NotModified as i32,
+                url: url.to_string(),
+                request_id: req.request_id.clone(),
+                host: url.host_str().unwrap_or_default().to_string(),
+                ..Default::default()
+            };
+            let out = Outgoing::protobuf(self.topology.stored(), &event)
+                .with_msg_id(format!("nm:{}:{}", req.request_id, req.attempt))
+                .with_request_id(&req.request_id);
+            return Ok(vec![out]);
+        }
+        if !remember.etag.is_empty() || !remember.last_modified.is_empty() {
+            self.put_seen(&self.validators, &key, &remember).await?;
+        }
+        m::request("fetched", resp.status);
+        let body_len = resp.body.len() as u64;
+        let mut page = FetchedPage {
+            final_url: resp.final_url.to_string(),
+            redirect_chain: resp.chain,
+            status: u32::from(resp.status),
+            headers: Some(resp.headers),
+            fetched_at,
+            fetch_duration_ms: resp.elapsed.as_millis().min(u128::from(u32::MAX)) as u32,
+            remote_addr: resp.remote.map(|a| a.to_string()).unwrap_or_default(),
+            body_len,
+            request: Some(req.clone()),
+            ..Default::default()
+        };
+        self.attach_body(&mut page, resp.body, &req).await?;
+        let out = Outgoing::protobuf(self.topology.fetched(), &page)
+            .with_msg_id(format!("fetched:{}:{}", req.request_id, req.attempt))
+            .with_request_id(&req.request_id);
+        Ok(vec![out])
+    }
+
+    /// Inline when it fits (zstd when that helps), else by claim check.
+    async fn attach_body(
+        &self,
+        page: &mut FetchedPage,
+        body: Bytes,
+        req: &CrawlRequest,
+    ) -> Result<(), CrawlError> {
+        let budget = self.max_payload.saturating_sub(64 * 1024);
+        let compressed = if body.len() > 4096 {
+            zstd::bulk::compress(&body, 3)
+                .ok()
+                .filter(|c| c.len() < body.len())
+        } else {
+            None
+        };
+        let (bytes, encoding) = match compressed {
+            Some(c) => (Bytes::from(c), BodyEncoding::Zstd),
+            None => (body.clone(), BodyEncoding::Identity),
+        };
+        if bytes.len() <= budget {
+            page.body = bytes.to_vec();
+            page.body_encoding = encoding as i32;
+            return Ok(());
+        }
+        // Claim check: always zstd in the store.
+        let z = if encoding == BodyEncoding::Zstd {
+            bytes
+        } else {
+            Bytes::from(
+                zstd::bulk::compress(&body, 3).map_err(|e| CrawlError::Infra(e.to_string()))?,
+            )
+        };
+        let day = page.fetched_at / 86_400_000;
+        let key = format!("claims/{day}/{}-{}.zst", req.request_id, page.fetched_at);
+        crawlq_runtime::store::put_claim(&self.store, &key, z)
+            .await
+            .map_err(|e| CrawlError::Infra(format!("claim check {key}: {e}")))?;
+        metrics::counter!(m::CLAIM_CHECKS).increment(1);
+        page.body_key = key;
+        page.body_encoding = BodyEncoding::Zstd as i32;
+        Ok(())
+    }
+
+    async fn get_seen(&self, kv: &kv::Store, key: &str) -> Result<Option<Seen>, CrawlError> {
+        match kv.get(key).await {
+            Ok(v) => Ok(v.and_then(|b| serde_json::from_slice(&b).ok())),
+            Err(e) => Err(CrawlError::Infra(format!("kv get: {e}"))),
+        }
+    }
+
+    async fn put_seen(&self, kv: &kv::Store, key: &str, v: &Seen) -> Result<(), CrawlError> {
+        let bytes = Bytes::from(serde_json::to_vec(v).expect("seen serialises"));
+        kv.put(key, bytes)
+            .await
+            .map(|_| ())
+            .map_err(|e| CrawlError::Infra(format!("kv put: {e}")))
+    }
+}
+
+impl Handler for CrawlHandler {
+    type Error = CrawlError;
+
+    async fn handle(&self, d: &Delivery) -> Result<Vec<Outgoing>, CrawlError> {
+        let mut reqs = self.intake(d)?;
+        if reqs.len() > 1 {
+            return Ok(self.fan_out(reqs, d));
+        }
+        let mut req = reqs.pop().expect("one request");
+        req.attempt = d.delivered.saturating_sub(1);
+        self.crawl(req).await
+    }
+
+    fn defer_allowance(&self) -> u32 {
+        100
+    }
+
+    fn describe(&self, d: &Delivery) -> Described {
+        match self.intake(d) {
+            Ok(reqs) if reqs.len() == 1 => Described {
+                url: reqs[0].url.clone(),
+                request_id: reqs[0].request_id.clone(),
+            },
+            _ => Described {
+                url: String::from_utf8_lossy(&d.payload[..d.payload.len().min(200)]).into_owned(),
+                request_id: String::new(),
+            },
+        }
+    }
+}
+
+fn short_hash(s: &str) -> String {
+    hex::encode(&Sha256::digest(s.as_bytes())[..12])
+}
