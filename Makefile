@@ -6,26 +6,35 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build run up down test lint bench image clean
+.PHONY: help deps deps-run build run up down test lint bench image clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-deps: ## Install what a fresh Debian machine lacks (nats-server, s3s-fs)
-	@command -v nats-server >/dev/null || { \
-	  echo "installing nats-server from apt"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nats-server; }
+deps-run: ## Install what `make run` needs (nats-server, curl)
+	@command -v nats-server >/dev/null && command -v curl >/dev/null || { \
+	  echo "installing nats-server and curl from apt"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nats-server curl; }
+
+deps: deps-run ## Install what a fresh Debian machine lacks (nats-server, curl, s3s-fs)
 	@command -v s3s-fs >/dev/null || { \
 	  echo "installing s3s-fs $(S3S_FS_VERSION) with cargo"; \
 	  $(CARGO) install s3s-fs --version $(S3S_FS_VERSION) --features binary --locked; }
 
-build: ## Build the crawlq binary (release)
-	$(CARGO) build --release -p crawlq
+build: ## Build the crawlq binary and the sample site (release)
+	$(CARGO) build --release -p crawlq -p crawlq-testkit --bins
 
-run: deps build ## Run the whole pipeline on the bundled sample site
-	deploy/local/run.sh
+run: deps-run build ## Run the whole pipeline on the bundled sample site (or SEEDS="url ...")
+	SEEDS="$(SEEDS)" deploy/local/run.sh
+
+up: deps-run build ## Run the stack in the background (logs in ./data/logs)
+	deploy/local/stack.sh up
+
+down: ## Stop the background stack
+	deploy/local/stack.sh down
 
 test: deps ## Run every test against real servers
+	$(CARGO) build -p crawlq -p crawlq-testkit --bins
 	$(CARGO) test --workspace --no-fail-fast
 
 lint: ## cargo fmt --check and clippy -D warnings

@@ -25,11 +25,11 @@ enum Command {
     /// Run the storage service: write snapshot records to object storage.
     Storage(crawlq_storage::service::Config),
     /// Publish URLs, feeds or sitemaps to the intake subject.
-    Submit,
+    Submit(cmd::submit::SubmitArgs),
     /// Show streams, consumers, dead letters and stored outcomes.
-    Status,
+    Status(cmd::status::StatusArgs),
     /// List or replay dead letters.
-    Dlq,
+    Dlq(cmd::dlq::DlqArgs),
     /// Read a stored record back from the archive.
     Get(cmd::get::GetArgs),
     /// Extract one HTML file into a snapshot record.
@@ -47,7 +47,9 @@ fn main() -> std::process::ExitCode {
         Command::Storage(config) => serve(|stop| crawlq_storage::service::run(config, stop)),
         Command::Crawler(config) => serve(|stop| crawlq_crawler::service::run(config, stop)),
         Command::Get(args) => once(cmd::get::get(args)),
-        other => return not_built(other),
+        Command::Submit(args) => once(cmd::submit::submit(args)),
+        Command::Status(args) => once(cmd::status::status(args)),
+        Command::Dlq(args) => once(cmd::dlq::dlq(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -76,15 +78,4 @@ fn once(command: impl std::future::Future<Output = anyhow::Result<()>>) -> anyho
         .enable_all()
         .build()?
         .block_on(command)
-}
-
-fn not_built(command: Command) -> std::process::ExitCode {
-    let (name, issue) = match command {
-        Command::Submit => ("submit", 6),
-        Command::Status => ("status", 6),
-        Command::Dlq => ("dlq", 6),
-        _ => unreachable!("built commands are dispatched in main"),
-    };
-    eprintln!("crawlq {name}: not built yet (tracked in issue {issue})");
-    std::process::ExitCode::from(2)
 }

@@ -8,6 +8,7 @@
 mod http;
 mod nats;
 mod s3;
+pub mod sample_site;
 
 pub use http::HttpFixture;
 pub use nats::NatsServer;

@@ -1,0 +1,180 @@
+//! Counting what the pipeline did since a starting point, and showing it:
+//! a progress bar on a terminal, plain lines otherwise.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use crawlq_proto::v1::{DeadLetter, StoreOutcome, StoredSnapshot};
+use crawlq_proto::Message as _;
+use crawlq_runtime::Topology;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Outcomes since a point in the stored and dead-letter streams.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    stored_seq: u64,
+    dlq_seq: u64,
+    /// Best outcome per URL (new > changed > unchanged > not modified).
+    by_url: BTreeMap<String, i32>,
+    /// Dead letters per URL: reason.
+    dead: BTreeMap<String, String>,
+}
+
+fn rank(outcome: i32) -> u8 {
+    match StoreOutcome::try_from(outcome).unwrap_or(StoreOutcome::Unspecified) {
+        StoreOutcome::New => 4,
+        StoreOutcome::Changed => 3,
+        StoreOutcome::Unchanged => 2,
+        StoreOutcome::NotModified => 1,
+        StoreOutcome::Unspecified => 0,
+    }
+}
+
+impl Tally {
+    /// Starts counting after the streams' current last messages.
+    pub async fn mark(js: &jetstream::Context, topo: &Topology) -> anyhow::Result<Tally> {
+        let last = |name: String| async move {
+            Ok::<u64, anyhow::Error>(
+                js.get_stream(name)
+                    .await?
+                    .get_info()
+                    .await?
+                    .state
+                    .last_sequence,
+            )
+        };
+        Ok(Tally {
+            stored_seq: last(topo.stored_stream()).await?,
+            dlq_seq: last(topo.dlq_stream()).await?,
+            ..Tally::default()
+        })
+    }
+
+    /// Reads the messages that arrived since the last update.
+    pub async fn update(&mut self, js: &jetstream::Context, topo: &Topology) -> anyhow::Result<()> {
+        let stored = js.get_stream(topo.stored_stream()).await?;
+        let last = stored.get_info().await?.state.last_sequence;
+        while self.stored_seq < last {
+            self.stored_seq += 1;
+            if let Ok(m) = stored.get_raw_message(self.stored_seq).await {
+                if let Ok(ev) = StoredSnapshot::decode(m.payload) {
+                    let entry = self.by_url.entry(ev.url).or_insert(ev.outcome);
+                    if rank(ev.outcome) > rank(*entry) {
+                        *entry = ev.outcome;
+                    }
+                }
+            }
+        }
+        let dlq = js.get_stream(topo.dlq_stream()).await?;
+        let last = dlq.get_info().await?.state.last_sequence;
+        while self.dlq_seq < last {
+            self.dlq_seq += 1;
+            if let Ok(m) = dlq.get_raw_message(self.dlq_seq).await {
+                if let Ok(d) = DeadLetter::decode(m.payload) {
+                    let key = if d.url.is_empty() {
+                        format!("#{}", self.dlq_seq)
+                    } else {
+                        d.url
+                    };
+                    self.dead.insert(key, d.reason);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// URLs whose best outcome is `o`.
+    pub fn count(&self, o: StoreOutcome) -> usize {
+        self.by_url.values().filter(|v| **v == o as i32).count()
+    }
+
+    /// Dead letters by reason.
+    pub fn dead_by_reason(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for r in self.dead.values() {
+            *out.entry(r.clone()).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// The final summary.
+    pub fn summary(&self, took: Duration) -> String {
+        let mut s = String::new();
+        s.push_str("summary\n");
+        s.push_str(&format!(
+            "  stored:         {} (new {}, changed {}, unchanged {})\n",
+            self.count(StoreOutcome::New)
+                + self.count(StoreOutcome::Changed)
+                + self.count(StoreOutcome::Unchanged),
+            self.count(StoreOutcome::New),
+            self.count(StoreOutcome::Changed),
+            self.count(StoreOutcome::Unchanged)
+        ));
+        s.push_str(&format!(
+            "  not modified:   {}\n",
+            self.count(StoreOutcome::NotModified)
+        ));
+        s.push_str(&format!("  dead-lettered:  {}\n", self.dead.len()));
+        for (reason, n) in self.dead_by_reason() {
+            s.push_str(&format!("    {reason}: {n}\n"));
+        }
+        s.push_str(&format!("  time taken:     {:.1} s\n", took.as_secs_f64()));
+        s
+    }
+
+    fn line(&self, busy: u64) -> String {
+        let stored = self.count(StoreOutcome::New)
+            + self.count(StoreOutcome::Changed)
+            + self.count(StoreOutcome::Unchanged);
+        format!(
+            "stored {stored} · not modified {} · dead-lettered {} · in flight {busy}",
+            self.count(StoreOutcome::NotModified),
+            self.dead.len()
+        )
+    }
+}
+
+/// Progress display.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    last: String,
+}
+
+impl Progress {
+    /// A spinner on a terminal, plain lines otherwise.
+    pub fn new(tty: bool) -> Progress {
+        let bar = tty.then(|| {
+            let b = ProgressBar::new_spinner();
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("static template"),
+            );
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        });
+        Progress {
+            bar,
+            last: String::new(),
+        }
+    }
+
+    /// Shows the current counts.
+    pub fn show(&mut self, tally: &Tally, busy: u64, elapsed: Duration) {
+        let line = tally.line(busy);
+        match &self.bar {
+            Some(b) => b.set_message(line),
+            None if line != self.last => {
+                eprintln!("[{:>5.1}s] {line}", elapsed.as_secs_f64());
+                self.last = line;
+            }
+            None => {}
+        }
+    }
+
+    /// Clears the spinner.
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! `crawlq submit`: publish URLs, feeds and sitemaps to the intake
+//! subject, and optionally wait until the pipeline has handled them.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_nats::jetstream;
+use clap::Args;
+use crawlq_proto::v1::{CrawlRequest, Origin, UrlKind};
+use crawlq_proto::{Message as _, CONTENT_TYPE_PROTOBUF};
+use crawlq_runtime::config::{parse_duration, NatsArgs};
+use crawlq_runtime::Topology;
+
+use crate::cmd::progress::{Progress, Tally};
+
+/// `crawlq submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    nats: NatsArgs,
+    /// Page URLs (the content type decides if one is a feed or sitemap).
+    urls: Vec<String>,
+    /// An RSS, Atom or JSON feed URL.
+    #[arg(long = "feed")]
+    feeds: Vec<String>,
+    /// A sitemap or sitemap index URL.
+    #[arg(long = "sitemap")]
+    sitemaps: Vec<String>,
+    /// A file with one URL per line (`-` reads standard input).
+    #[arg(short = 'f', long = "file")]
+    files: Vec<PathBuf>,
+    /// Fetch even if fetched within the duplicate window.
+    #[arg(long)]
+    force: bool,
+    /// Link depth to follow from these URLs (feeds and listings: 1).
+    #[arg(long = "max-depth", default_value_t = 1)]
+    max_depth: u32,
+    /// Wait until everything submitted is stored or dead-lettered.
+    #[arg(long)]
+    wait: bool,
+    /// Give up waiting after this long.
+    #[arg(long = "timeout", default_value = "30m", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+/// Runs `submit`.
+pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
+    let mut wanted: Vec<(String, UrlKind)> = Vec::new();
+    for u in &args.urls {
+        if u == "-" {
+            read_lines(std::io::stdin().lock(), &mut wanted)?;
+        } else {
+            wanted.push((u.clone(), UrlKind::Auto));
+        }
+    }
+    wanted.extend(args.feeds.iter().map(|u| (u.clone(), UrlKind::Feed)));
+    wanted.extend(args.sitemaps.iter().map(|u| (u.clone(), UrlKind::Sitemap)));
+    for f in &args.files {
+        if f.as_os_str() == "-" {
+            read_lines(std::io::stdin().lock(), &mut wanted)?;
+        } else {
+            let file =
+                std::fs::File::open(f).with_context(|| format!("reading {}", f.display()))?;
+            read_lines(std::io::BufReader::new(file), &mut wanted)?;
+        }
+    }
+    if wanted.is_empty() {
+        anyhow::bail!("nothing to submit: give URLs, --feed, --sitemap or -f FILE");
+    }
+
+    let client = crawlq_runtime::nats::connect(&args.nats, "crawlq-submit").await?;
+    let js = jetstream::new(client);
+    let topo = Topology::new(args.nats.subject_prefix.clone());
+    crawlq_runtime::nats::provision_streams(&js, &topo, usize::from(args.nats.stream_replicas))
+        .await?;
+    let start = Tally::mark(&js, &topo).await?;
+
+    let (mut accepted, mut rejected) = (0usize, 0usize);
+    let now = crawlq_runtime::now_ms();
+    let mut acks = Vec::new();
+    for (raw, kind) in wanted {
+        match check(&raw) {
+            Ok(url) => {
+                let req = CrawlRequest {
+                    request_id: format!("{:x}", rand_id(&url, now)),
+                    url,
+                    submitted_at: now,
+                    max_depth: args.max_depth,
+                    kind: kind as i32,
+                    origin: Origin::User as i32,
+                    force: args.force,
+                    ..Default::default()
+                };
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Content-Type", CONTENT_TYPE_PROTOBUF);
+                // Resubmitting the same URL within the stream's duplicate window is dropped.
+                let msg_id = if args.force {
+                    format!("submit:{}", req.request_id)
+                } else {
+                    format!("submit:{}", req.url)
+                };
+                headers.insert("Nats-Msg-Id", msg_id.as_str());
+                acks.push(
+                    js.publish_with_headers(topo.urls(), headers, req.encode_to_vec().into())
+                        .await?,
+                );
+                accepted += 1;
+            }
+            Err(why) => {
+                eprintln!("rejected {raw}: {why}");
+                rejected += 1;
+            }
+        }
+    }
+    for ack in acks {
+        ack.await.context("intake publish not acknowledged")?;
+    }
+    println!("accepted {accepted}, rejected {rejected}");
+    if args.wait && accepted > 0 {
+        let started = Instant::now();
+        let tally = wait_idle(&js, &topo, start, args.timeout).await?;
+        print!("{}", tally.summary(started.elapsed()));
+    }
+    if rejected > 0 && accepted == 0 {
+        anyhow::bail!("no valid URL submitted");
+    }
+    Ok(())
+}
+
+fn read_lines(r: impl BufRead, out: &mut Vec<(String, UrlKind)>) -> anyhow::Result<()> {
+    for line in r.lines() {
+        let line = line?;
+        let t = line.trim();
+        if !t.is_empty() && !t.starts_with('#') {
+            out.push((t.to_string(), UrlKind::Auto));
+        }
+    }
+    Ok(())
+}
+
+/// Validates a URL the way the crawler will.
+fn check(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("scheme `{}` is not http or https", url.scheme()));
+    }
+    if url.host().is_none() {
+        return Err("no host".into());
+    }
+    Ok(url.to_string())
+}
+
+fn rand_id(url: &str, now: i64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write(url.as_bytes());
+    h.write_i64(now);
+    h.finish()
+}
+
+/// Polls until every stage's consumer is idle for a few polls in a row.
+pub async fn wait_idle(
+    js: &jetstream::Context,
+    topo: &Topology,
+    mut tally: Tally,
+    timeout: Duration,
+) -> anyhow::Result<Tally> {
+    let started = Instant::now();
+    let mut progress = Progress::new(std::io::stderr().is_terminal());
+    let mut idle_polls = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tally.update(js, topo).await?;
+        let busy = crate::cmd::status::in_flight(js, topo).await?;
+        progress.show(&tally, busy, started.elapsed());
+        idle_polls = if busy == 0 { idle_polls + 1 } else { 0 };
+        // Nothing in flight for 2 s: everything submitted has ended.
+        if idle_polls >= 4 {
+            progress.finish();
+            return Ok(tally);
+        }
+        if started.elapsed() > timeout {
+            progress.finish();
+            eprintln!("gave up waiting after {timeout:?}; {busy} messages still in flight");
+            return Ok(tally);
+        }
+    }
+}

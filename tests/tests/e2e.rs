@@ -1,0 +1,340 @@
+//! The whole pipeline, the way a user runs it: three `crawlq` processes,
+//! a real nats-server, the sample news site, `crawlq submit --wait`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use crawlq_proto::v1::DeadLetter;
+use crawlq_proto::Message as _;
+use crawlq_testkit::{
+    eventually, read_stream, sample_site, unique_prefix, HttpFixture, NatsServer, S3Server,
+};
+
+fn binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/crawlq");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p crawlq` first (`make test` does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The three services as separate processes, killed on drop.
+struct Stack {
+    env: Vec<(String, String)>,
+    children: Vec<Child>,
+    logs: tempfile::TempDir,
+}
+
+impl Stack {
+    fn start(
+        nats: &NatsServer,
+        prefix: &str,
+        store_url: &str,
+        extra_env: &[(String, String)],
+    ) -> Stack {
+        let logs = tempfile::tempdir().unwrap();
+        let mut env: Vec<(String, String)> = vec![
+            ("CRAWLQ_NATS_URL".into(), nats.url()),
+            ("CRAWLQ_SUBJECT_PREFIX".into(), prefix.into()),
+            ("CRAWLQ_STORE_URL".into(), store_url.into()),
+            ("CRAWLQ_METRICS_ADDR".into(), "127.0.0.1:0".into()),
+            ("CRAWLQ_ALLOW_PRIVATE_NETWORKS".into(), "true".into()),
+            ("CRAWLQ_HOST_DELAY".into(), "0s".into()),
+            ("CRAWLQ_RETRY_BASE_DELAY".into(), "500ms".into()),
+            ("CRAWLQ_INDEX_FLUSH_INTERVAL".into(), "200ms".into()),
+        ];
+        env.extend(extra_env.iter().cloned());
+        let children = ["crawler", "extractor", "storage"]
+            .iter()
+            .map(|svc| {
+                let log = std::fs::File::create(logs.path().join(format!("{svc}.log"))).unwrap();
+                Command::new(binary())
+                    .arg(svc)
+                    .envs(env.iter().map(|(k, v)| (k, v)))
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .expect("start crawlq service")
+            })
+            .collect();
+        Stack {
+            env,
+            children,
+            logs,
+        }
+    }
+
+    /// Runs a user command and returns its standard output.
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new(binary())
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run crawlq");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "crawlq {args:?} failed: {}\n{stdout}\nlogs: {}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail()
+        );
+        stdout
+    }
+
+    fn log_tail(&self) -> String {
+        ["crawler", "extractor", "storage"]
+            .iter()
+            .map(|s| {
+                let text = std::fs::read_to_string(self.logs.path().join(format!("{s}.log")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                format!(
+                    "--- {s}\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+async fn dead_letters(nats: &NatsServer, prefix: &str) -> Vec<DeadLetter> {
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    read_stream(&js, &format!("{}_DLQ", prefix.to_uppercase()))
+        .await
+        .iter()
+        .map(|m| DeadLetter::decode(m.payload.as_slice()).unwrap())
+        .collect()
+}
+
+fn archive_keys(root: &Path) -> BTreeSet<String> {
+    fn walk(dir: &Path, root: &Path, out: &mut BTreeSet<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, root, out);
+            } else {
+                out.insert(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn submit_args(base: &str) -> Vec<String> {
+    let seeds = sample_site::seeds(base);
+    vec![
+        "submit".into(),
+        "--force".into(),
+        "--wait".into(),
+        "--timeout=120s".into(),
+        "--feed".into(),
+        seeds[0].clone(),
+        "--feed".into(),
+        seeds[1].clone(),
+        "--sitemap".into(),
+        seeds[2].clone(),
+    ]
+}
+
+fn check_archive(root: &Path, base: &str) {
+    let keys = archive_keys(root);
+    let host = url::Url::parse(base)
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    for url in sample_site::expected(base).stored {
+        let id = crawlq_extractor::extract::record_id(&url);
+        let key = format!("articles/{host}/{id}.md");
+        let md = std::fs::read_to_string(root.join(&key))
+            .unwrap_or_else(|_| panic!("{url} not archived ({key}); have {keys:?}"));
+        let (ts, title, link) =
+            crawlq_extractor::render::parse_header(&md).expect("seed-format header");
+        assert!(ts > 0 && !title.is_empty(), "{key}");
+        assert_eq!(link, url::Url::parse(&url).unwrap().to_string());
+        let body = md.splitn(5, '\n').nth(4).unwrap();
+        assert!(
+            body.starts_with('<') && body.trim_end().lines().count() == 1,
+            "{key}: one line of HTML"
+        );
+        assert!(
+            !body.contains("Share") && !body.contains("All rights reserved"),
+            "{key}: boilerplate kept"
+        );
+    }
+    let gbk = std::fs::read_to_string(root.join(format!(
+        "articles/{host}/{}.md",
+        crawlq_extractor::extract::record_id(&format!("{base}/news/2023/11/09/gbk-report"))
+    )))
+    .unwrap();
+    assert!(
+        gbk.contains("美韩谴责朝鲜向俄罗斯运送武器") && gbk.contains("布林肯还呼吁中国"),
+        "GBK page decoded"
+    );
+    let big5 = std::fs::read_to_string(root.join(format!(
+        "articles/{host}/{}.md",
+        crawlq_extractor::extract::record_id(&format!("{base}/news/2023/11/10/big5-report"))
+    )))
+    .unwrap();
+    assert!(big5.contains("台北國際書展今天開幕"), "Big5 page decoded");
+    assert!(keys.contains(&format!("index/{host}.md")));
+}
+
+async fn check_dead(nats: &NatsServer, prefix: &str, base: &str) {
+    let want: BTreeSet<(String, String)> = sample_site::expected(base)
+        .dead
+        .into_iter()
+        .map(|(u, r)| (u, r.to_string()))
+        .collect();
+    let have: BTreeSet<(String, String)> = dead_letters(nats, prefix)
+        .await
+        .into_iter()
+        .map(|d| (d.url, d.reason))
+        .collect();
+    assert_eq!(
+        have, want,
+        "the dead-letter stream holds exactly the three traps"
+    );
+}
+
+#[tokio::test]
+async fn sample_site_end_to_end_on_a_local_folder_then_a_second_run() {
+    let site = HttpFixture::serve_with(sample_site::router).await;
+    let base = site.url("");
+    let nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let archive = tempfile::tempdir().unwrap();
+    let stack = Stack::start(&nats, &prefix, archive.path().to_str().unwrap(), &[]);
+    let args = submit_args(&base);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    let out = stack.run(&args);
+    assert!(out.contains("accepted 3, rejected 0"), "{out}");
+    assert!(
+        out.contains(&format!("new {}", sample_site::ARTICLES)),
+        "{out}"
+    );
+    check_archive(archive.path(), &base);
+    check_dead(&nats, &prefix, &base).await;
+    let versions_before: Vec<String> = archive_keys(archive.path())
+        .into_iter()
+        .filter(|k| k.starts_with("versions/"))
+        .collect();
+    assert_eq!(versions_before.len(), sample_site::ARTICLES);
+
+    // A second run stores no new versions.
+    let out = stack.run(&args);
+    assert!(out.contains("(new 0, changed 0"), "{out}");
+    let versions_after: Vec<String> = archive_keys(archive.path())
+        .into_iter()
+        .filter(|k| k.starts_with("versions/"))
+        .collect();
+    assert_eq!(versions_before, versions_after);
+
+    let status = stack.run(&["status", "--json"]);
+    assert!(status.contains("robots_disallowed"), "{status}");
+}
+
+#[tokio::test]
+async fn sample_site_end_to_end_on_s3() {
+    let s3 = S3Server::start("archive").await;
+    let site = HttpFixture::serve_with(sample_site::router).await;
+    let base = site.url("");
+    let nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let stack = Stack::start(&nats, &prefix, "s3://archive/e2e", &s3.env());
+    let args = submit_args(&base);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = stack.run(&args);
+    assert!(
+        out.contains(&format!("new {}", sample_site::ARTICLES)),
+        "{out}"
+    );
+    check_dead(&nats, &prefix, &base).await;
+    // Read a record back through the store.
+    let first = &sample_site::expected(&base).stored[0];
+    let md = stack.run(&["get", first]);
+    assert!(
+        md.starts_with("<!--") && md.contains("officials said on Thursday"),
+        "{md}"
+    );
+}
+
+#[tokio::test]
+async fn dlq_replay_of_a_fixed_failure_stores_the_page() {
+    let fixed = Arc::new(AtomicBool::new(false));
+    let flag = fixed.clone();
+    let site = HttpFixture::serve(axum::Router::new().route(
+        "/news/2023/11/09/late-story",
+        axum::routing::get(move || {
+            let flag = flag.clone();
+            async move {
+                if flag.load(Ordering::SeqCst) {
+                    let p = "The late story finally arrived on Thursday, after the server had been fixed by its operators, and readers could see it.";
+                    let html = format!("<html><head><title>Late story</title><meta property=\"og:type\" content=\"article\"></head><body><article><h1>Late story</h1><p>{p}</p><p>{p}</p></article></body></html>");
+                    ([("content-type", "text/html")], html).into_response()
+                } else {
+                    (axum::http::StatusCode::NOT_FOUND, "not yet").into_response()
+                }
+            }
+        }),
+    ))
+    .await;
+    use axum::response::IntoResponse;
+    let nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let archive = tempfile::tempdir().unwrap();
+    let stack = Stack::start(&nats, &prefix, archive.path().to_str().unwrap(), &[]);
+    let url = site.url("/news/2023/11/09/late-story");
+    stack.run(&["submit", "--wait", "--timeout=60s", &url]);
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            dead_letters(&nats, &prefix).await.len() == 1
+        })
+        .await
+    );
+    assert!(stack.run(&["dlq", "list"]).contains("http_not_found"));
+
+    fixed.store(true, Ordering::SeqCst);
+    assert!(stack
+        .run(&["dlq", "replay", "--reason", "http_not_found"])
+        .contains("replayed 1"));
+    let key = format!(
+        "articles/127.0.0.1/{}.md",
+        crawlq_extractor::extract::record_id(&url)
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            archive.path().join(&key).exists()
+        })
+        .await,
+        "{}",
+        stack.log_tail()
+    );
+    assert!(
+        dead_letters(&nats, &prefix).await.is_empty(),
+        "replayed letters are removed"
+    );
+}
