@@ -12,9 +12,9 @@ ROUNDS="${BENCH_ROUNDS:-3}"
 mkdir -p "$WORK"
 cd "$ROOT"
 cargo build --release -q -p crawlq
-if [ ! -x "$WORK/venv/bin/python" ]; then
+if ! "$WORK/venv/bin/python" -c "import trafilatura" 2>/dev/null; then
   python3 -m venv "$WORK/venv"
-  "$WORK/venv/bin/pip" install -q "trafilatura==2.0.0"
+  "$WORK/venv/bin/pip" install -q "trafilatura==2.0.0" lxml_html_clean
 fi
 CRAWLQ="$ROOT/target/release/crawlq"
 : > "$WORK/runs.jsonl"

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,11 +76,12 @@ impl Stack {
     }
 
     /// Runs a user command and returns its standard output.
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new(binary())
+    async fn run(&self, args: &[&str]) -> String {
+        let out = tokio::process::Command::new(binary())
             .args(args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
+            .await
             .expect("run crawlq");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
@@ -219,7 +221,7 @@ async fn check_dead(nats: &NatsServer, prefix: &str, base: &str) {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sample_site_end_to_end_on_a_local_folder_then_a_second_run() {
     let site = HttpFixture::serve_with(sample_site::router).await;
     let base = site.url("");
@@ -230,7 +232,7 @@ async fn sample_site_end_to_end_on_a_local_folder_then_a_second_run() {
     let args = submit_args(&base);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
-    let out = stack.run(&args);
+    let out = stack.run(&args).await;
     assert!(out.contains("accepted 3, rejected 0"), "{out}");
     assert!(
         out.contains(&format!("new {}", sample_site::ARTICLES)),
@@ -245,7 +247,7 @@ async fn sample_site_end_to_end_on_a_local_folder_then_a_second_run() {
     assert_eq!(versions_before.len(), sample_site::ARTICLES);
 
     // A second run stores no new versions.
-    let out = stack.run(&args);
+    let out = stack.run(&args).await;
     assert!(out.contains("(new 0, changed 0"), "{out}");
     let versions_after: Vec<String> = archive_keys(archive.path())
         .into_iter()
@@ -253,11 +255,11 @@ async fn sample_site_end_to_end_on_a_local_folder_then_a_second_run() {
         .collect();
     assert_eq!(versions_before, versions_after);
 
-    let status = stack.run(&["status", "--json"]);
+    let status = stack.run(&["status", "--json"]).await;
     assert!(status.contains("robots_disallowed"), "{status}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sample_site_end_to_end_on_s3() {
     let s3 = S3Server::start("archive").await;
     let site = HttpFixture::serve_with(sample_site::router).await;
@@ -267,7 +269,7 @@ async fn sample_site_end_to_end_on_s3() {
     let stack = Stack::start(&nats, &prefix, "s3://archive/e2e", &s3.env());
     let args = submit_args(&base);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = stack.run(&args);
+    let out = stack.run(&args).await;
     assert!(
         out.contains(&format!("new {}", sample_site::ARTICLES)),
         "{out}"
@@ -275,14 +277,14 @@ async fn sample_site_end_to_end_on_s3() {
     check_dead(&nats, &prefix, &base).await;
     // Read a record back through the store.
     let first = &sample_site::expected(&base).stored[0];
-    let md = stack.run(&["get", first]);
+    let md = stack.run(&["get", first]).await;
     assert!(
         md.starts_with("<!--") && md.contains("officials said on Thursday"),
         "{md}"
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dlq_replay_of_a_fixed_failure_stores_the_page() {
     let fixed = Arc::new(AtomicBool::new(false));
     let flag = fixed.clone();
@@ -308,18 +310,21 @@ async fn dlq_replay_of_a_fixed_failure_stores_the_page() {
     let archive = tempfile::tempdir().unwrap();
     let stack = Stack::start(&nats, &prefix, archive.path().to_str().unwrap(), &[]);
     let url = site.url("/news/2023/11/09/late-story");
-    stack.run(&["submit", "--wait", "--timeout=60s", &url]);
+    stack
+        .run(&["submit", "--wait", "--timeout=60s", &url])
+        .await;
     assert!(
         eventually(Duration::from_secs(20), || async {
             dead_letters(&nats, &prefix).await.len() == 1
         })
         .await
     );
-    assert!(stack.run(&["dlq", "list"]).contains("http_not_found"));
+    assert!(stack.run(&["dlq", "list"]).await.contains("http_not_found"));
 
     fixed.store(true, Ordering::SeqCst);
     assert!(stack
         .run(&["dlq", "replay", "--reason", "http_not_found"])
+        .await
         .contains("replayed 1"));
     let key = format!(
         "articles/127.0.0.1/{}.md",

@@ -31,6 +31,7 @@ enum Command {
     /// List or replay dead letters.
     Dlq(cmd::dlq::DlqArgs),
     /// Read a stored record back from the archive.
+    #[command(disable_version_flag = true)]
     Get(cmd::get::GetArgs),
     /// Extract one HTML file into a snapshot record.
     Extract(cmd::extract::ExtractArgs),
@@ -78,4 +79,37 @@ fn once(command: impl std::future::Future<Output = anyhow::Result<()>>) -> anyho
         .enable_all()
         .build()?
         .block_on(command)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed_and_lists_every_subcommand() {
+        Cli::command().debug_assert();
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        for want in [
+            "crawler",
+            "extractor",
+            "storage",
+            "submit",
+            "status",
+            "dlq",
+            "get",
+            "extract",
+            "extract-bench",
+        ] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "{want} missing from {names:?}"
+            );
+        }
+        let get = Cli::try_parse_from(["crawlq", "get", "--version", "2", "0123456789abcdef"]);
+        assert!(get.is_ok(), "{get:?}");
+    }
 }

@@ -433,6 +433,39 @@ mod tests {
     }
 
     #[test]
+    fn invalid_utf8_nul_bytes_and_empty_bodies_never_crash() {
+        let url = Url::parse("https://x.com/a").unwrap();
+        let ex = Extractor::default();
+        let mut body = b"<html><body><article><p>".to_vec();
+        body.extend_from_slice(b"Valid text \xff\xfe\x00 with broken bytes and a NUL, long enough to count as a paragraph of an article. ".repeat(5).as_slice());
+        body.extend_from_slice(b"</p></article></body></html>");
+        fn page<'a>(b: &'a [u8], url: &'a Url) -> Page<'a> {
+            Page {
+                body: b,
+                content_type: Some("text/html; charset=utf-8"),
+                content_language: None,
+                url,
+                fetched_at: 0,
+                hints: None,
+            }
+        }
+        match ex.extract(page(&body, &url)) {
+            Ok(Extracted::Article(r)) => {
+                assert!(r.text.contains("Valid text") && r.content_html.contains('\u{fffd}'))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            ex.extract(page(b"", &url)),
+            Err(ExtractError::EmptyBody)
+        ));
+        assert!(matches!(
+            ex.extract(page(b"\x00\x00\x00", &url)),
+            Err(ExtractError::NoContent)
+        ));
+    }
+
+    #[test]
     fn ids_are_16_hex() {
         let id = record_id("https://example.com/a");
         assert_eq!(id.len(), 16);

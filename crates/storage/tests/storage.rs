@@ -234,6 +234,48 @@ async fn s3_suite() {
     }
     layout_and_versions("s3://archive/crawlq").await;
     s3_outage_is_retried_without_loss_or_duplicates(&mut s3).await;
+    wrong_credentials_keep_the_service_not_ready().await;
+}
+
+/// Runs last in the suite: it changes the process-wide secret key.
+async fn wrong_credentials_keep_the_service_not_ready() {
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "wrong-secret");
+    let nats = NatsServer::start().await;
+    let port = crawlq_testkit::free_port();
+    let mut cfg = config(&nats, &unique_prefix(), "s3://archive/denied");
+    cfg.common.metrics_addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let svc = Running::start(cfg);
+    let readyz = || async move {
+        let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+            return String::new();
+        };
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = s
+            .write_all(b"GET /readyz HTTP/1.0\r\nHost: x\r\n\r\n")
+            .await;
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body).await;
+        body
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            readyz().await.contains("store: ") && !readyz().await.contains("store: ok")
+        })
+        .await
+    );
+    let body = readyz().await;
+    assert!(body.starts_with("HTTP/1.0 503"), "{body}");
+    assert!(
+        body.to_lowercase().contains("signature")
+            || body.contains("403")
+            || body.to_lowercase().contains("access"),
+        "{body}"
+    );
+    assert!(
+        !svc.task.is_finished(),
+        "no crash loop: the service keeps running and keeps probing"
+    );
+    svc.stop().await;
 }
 
 #[tokio::test]
