@@ -325,7 +325,7 @@ pub fn clean(
     base: Option<&Url>,
     rule: Option<&SiteRule>,
 ) -> Cleaned {
-    let removed: std::collections::HashSet<NodeId> = rule
+    let removed: crate::dom::NodeSet = rule
         .map(|r| {
             r.remove
                 .iter()

@@ -3,13 +3,12 @@
 //! recovery pass that widens a selection that missed most of the page's
 //! paragraphs.
 
-use std::collections::{HashMap, HashSet};
 
 use ego_tree::{NodeId, NodeRef};
 use scraper::{ElementRef, Html, Node};
 
 use crate::boilerplate::{class_weight, is_boilerplate_data_attr, is_unlikely, DROP_TAGS};
-use crate::dom::{class_id, name, Analysis, Stats};
+use crate::dom::{class_id, name, Analysis, NodeMap, NodeSet, Stats};
 use crate::rules::SiteRule;
 
 /// How the content was found.
@@ -35,7 +34,7 @@ pub struct Selection {
 /// Picks the main content of `doc`, or `None` if it has no text worth keeping.
 pub fn select(doc: &Html, analysis: &Analysis, rule: Option<&SiteRule>) -> Option<Selection> {
     if let Some(rule) = rule {
-        let removed: HashSet<NodeId> = rule
+        let removed: NodeSet = rule
             .remove
             .iter()
             .flat_map(|sel| doc.select(sel).map(|e| e.id()))
@@ -81,34 +80,46 @@ fn stats(analysis: &Analysis, id: NodeId) -> Stats {
     analysis.stats.get(&id).copied().unwrap_or_default()
 }
 
-/// Subtrees skipped by scoring: dropped tags, hidden elements and blocks
-/// whose class/id says "not the article".
-fn excluded_subtrees(doc: &Html, analysis: &Analysis) -> HashSet<NodeId> {
-    let mut out = HashSet::new();
-    for node in doc.tree.root().descendants() {
-        let Node::Element(el) = node.value() else {
-            continue;
-        };
-        let n = el.name();
-        if matches!(n, "html" | "body" | "article" | "main") {
-            continue;
-        }
-        // A page wrapper whose class happens to say "ad" or "header" still
-        // holds the article: only small or link-heavy blocks are unlikely.
-        let s = stats(analysis, node.id());
-        let small = s.paragraphs < 4 || s.link_density() > 0.5;
-        if DROP_TAGS.contains(&n)
-            || is_hidden(el)
-            || (small && is_unlikely(&class_id(node)))
-            || el.attrs().any(|(k, _)| is_boilerplate_data_attr(k))
-            || el.attr("role").is_some_and(|r| {
-                matches!(r, "navigation" | "complementary" | "banner" | "contentinfo")
-            })
-        {
-            out.insert(node.id());
+/// Nodes inside subtrees skipped by scoring: dropped tags, hidden
+/// elements and blocks whose class/id says "not the article". Computed in
+/// one pass, so membership is a set lookup rather than an ancestor walk.
+fn excluded_subtrees(doc: &Html, analysis: &Analysis) -> NodeSet {
+    use ego_tree::iter::Edge;
+    let mut out = NodeSet::default();
+    let mut depth = 0u32; // > 0 while inside an excluded subtree
+    for edge in doc.tree.root().traverse() {
+        match edge {
+            Edge::Open(node) => {
+                if depth > 0 {
+                    depth += 1;
+                    out.insert(node.id());
+                } else if starts_exclusion(node, analysis) {
+                    depth = 1;
+                    out.insert(node.id());
+                }
+            }
+            Edge::Close(_) => depth = depth.saturating_sub(1),
         }
     }
     out
+}
+
+fn starts_exclusion(node: NodeRef<'_, Node>, analysis: &Analysis) -> bool {
+    let Node::Element(el) = node.value() else { return false };
+    let n = el.name();
+    if matches!(n, "html" | "body" | "article" | "main") {
+        return false;
+    }
+    if DROP_TAGS.contains(&n) || is_hidden(el) {
+        return true;
+    }
+    // A page wrapper whose class happens to say "ad" or "header" still
+    // holds the article: only small or link-heavy blocks are unlikely.
+    let s = stats(analysis, node.id());
+    let small = s.paragraphs < 4 || s.link_density() > 0.5;
+    (small && is_unlikely(&class_id(node)))
+        || el.attrs().any(|(k, _)| is_boilerplate_data_attr(k))
+        || el.attr("role").is_some_and(|r| matches!(r, "navigation" | "complementary" | "banner" | "contentinfo"))
 }
 
 /// Hidden by attribute or inline style.
@@ -121,17 +132,15 @@ pub fn is_hidden(el: &scraper::node::Element) -> bool {
         })
 }
 
-fn inside_excluded(node: NodeRef<'_, Node>, excluded: &HashSet<NodeId>) -> bool {
-    node.ancestors()
-        .chain(std::iter::once(node))
-        .any(|a| excluded.contains(&a.id()))
+fn inside_excluded(node: NodeRef<'_, Node>, excluded: &NodeSet) -> bool {
+    excluded.contains(&node.id())
 }
 
 /// Readability scoring: each paragraph-like element with enough text adds
 /// `1 + commas + min(chars/100, 3)` to its parent, half to its grandparent
 /// and a third per level above, up to five levels.
-fn score(doc: &Html, analysis: &Analysis, excluded: &HashSet<NodeId>) -> HashMap<NodeId, f32> {
-    let mut scores: HashMap<NodeId, f32> = HashMap::new();
+fn score(doc: &Html, analysis: &Analysis, excluded: &NodeSet) -> NodeMap<f32> {
+    let mut scores: NodeMap<f32> = NodeMap::default();
     for node in doc.tree.root().descendants() {
         if let Node::Text(t) = node.value() {
             score_loose_text(node, t, excluded, &mut scores);
@@ -155,7 +164,7 @@ fn score(doc: &Html, analysis: &Analysis, excluded: &HashSet<NodeId>) -> HashMap
 
 /// Adds a paragraph's score to its ancestors: all to the parent, half to
 /// the grandparent, a third per level above that, up to five levels.
-fn propagate(node: NodeRef<'_, Node>, own: f32, scores: &mut HashMap<NodeId, f32>) {
+fn propagate(node: NodeRef<'_, Node>, own: f32, scores: &mut NodeMap<f32>) {
     for (level, anc) in node.ancestors().take(5).enumerate() {
         let Some(an) = name(anc) else { break };
         if matches!(an, "html") {
@@ -178,8 +187,8 @@ fn propagate(node: NodeRef<'_, Node>, own: f32, scores: &mut HashMap<NodeId, f32
 fn score_loose_text(
     node: NodeRef<'_, Node>,
     t: &str,
-    excluded: &HashSet<NodeId>,
-    scores: &mut HashMap<NodeId, f32>,
+    excluded: &NodeSet,
+    scores: &mut NodeMap<f32>,
 ) {
     let Some(parent) = node.parent() else { return };
     if !matches!(
@@ -209,7 +218,7 @@ fn initial_score(tag: &str, class_id: &str) -> f32 {
     base + class_weight(class_id)
 }
 
-fn final_score(analysis: &Analysis, scores: &HashMap<NodeId, f32>, id: NodeId) -> Option<f32> {
+fn final_score(analysis: &Analysis, scores: &NodeMap<f32>, id: NodeId) -> Option<f32> {
     scores
         .get(&id)
         .map(|s| s * (1.0 - stats(analysis, id).link_density()))
@@ -220,7 +229,7 @@ fn final_score(analysis: &Analysis, scores: &HashMap<NodeId, f32>, id: NodeId) -
 fn climb(
     doc: &Html,
     analysis: &Analysis,
-    scores: &HashMap<NodeId, f32>,
+    scores: &NodeMap<f32>,
     top: NodeId,
     top_score: f32,
 ) -> NodeId {
@@ -300,7 +309,7 @@ fn climb(
 fn merge_siblings(
     doc: &Html,
     analysis: &Analysis,
-    scores: &HashMap<NodeId, f32>,
+    scores: &NodeMap<f32>,
     top: NodeId,
 ) -> Vec<NodeId> {
     let Some(node) = doc.tree.get(top) else {
@@ -345,7 +354,7 @@ fn merge_siblings(
 fn recover(
     doc: &Html,
     analysis: &Analysis,
-    excluded: &HashSet<NodeId>,
+    excluded: &NodeSet,
     roots: &[NodeId],
 ) -> Option<Vec<NodeId>> {
     let selected: u32 = roots
@@ -377,7 +386,7 @@ fn recover(
 
 /// Text in `<p>` elements under `id`, outside excluded subtrees, with low
 /// link density.
-fn paragraph_chars(doc: &Html, analysis: &Analysis, excluded: &HashSet<NodeId>, id: NodeId) -> u32 {
+fn paragraph_chars(doc: &Html, analysis: &Analysis, excluded: &NodeSet, id: NodeId) -> u32 {
     let Some(root) = doc.tree.get(id) else {
         return 0;
     };
@@ -391,8 +400,8 @@ fn paragraph_chars(doc: &Html, analysis: &Analysis, excluded: &HashSet<NodeId>, 
 
 /// Keeps only nodes none of whose ancestors is also in the list.
 fn outermost(doc: &Html, ids: Vec<NodeId>) -> Vec<NodeId> {
-    let set: HashSet<NodeId> = ids.iter().copied().collect();
-    let mut seen = HashSet::new();
+    let set: NodeSet = ids.iter().copied().collect();
+    let mut seen = NodeSet::default();
     ids.into_iter()
         .filter(|id| {
             doc.tree
@@ -405,7 +414,7 @@ fn outermost(doc: &Html, ids: Vec<NodeId>) -> Vec<NodeId> {
 
 /// Sorts nodes by their position in the document.
 fn in_document_order(doc: &Html, ids: Vec<NodeId>) -> Vec<NodeId> {
-    let wanted: HashSet<NodeId> = ids.into_iter().collect();
+    let wanted: NodeSet = ids.into_iter().collect();
     doc.tree
         .root()
         .descendants()

@@ -43,6 +43,11 @@ pub fn sniff(body: &[u8], content_type: Option<&str>) -> (&'static Encoding, Cha
     if let Some(enc) = meta_charset(&body[..body.len().min(4096)]) {
         return (enc, CharsetSource::Meta);
     }
+    // Undeclared but valid UTF-8 is UTF-8: checking is far cheaper than
+    // statistical detection, which is kept for legacy encodings.
+    if std::str::from_utf8(body).is_ok() {
+        return (UTF_8, CharsetSource::Detected);
+    }
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     detector.feed(&body[..body.len().min(64 * 1024)], body.len() <= 64 * 1024);
     (

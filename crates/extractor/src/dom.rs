@@ -7,6 +7,30 @@ use ego_tree::iter::Edge;
 use ego_tree::{NodeId, NodeRef};
 use scraper::{Html, Node};
 
+/// A fast hasher for node ids (small integers): SipHash is needless work
+/// for maps that are rebuilt for every page.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by node id.
+pub type NodeMap<V> = HashMap<NodeId, V, std::hash::BuildHasherDefault<IdHasher>>;
+/// A set of node ids.
+pub type NodeSet = std::collections::HashSet<NodeId, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// Text statistics of one subtree.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stats {
@@ -108,14 +132,14 @@ pub fn is_block(name: &str) -> bool {
 /// Stats for every element, plus the deepest nesting seen.
 pub struct Analysis {
     /// Per-element statistics.
-    pub stats: HashMap<NodeId, Stats>,
+    pub stats: NodeMap<Stats>,
     /// Deepest element nesting.
     pub max_depth: u32,
 }
 
 /// Computes [`Stats`] for every element in one pass.
 pub fn analyse(doc: &Html) -> Analysis {
-    let mut stats: HashMap<NodeId, Stats> = HashMap::with_capacity(1024);
+    let mut stats: NodeMap<Stats> = NodeMap::with_capacity_and_hasher(1024, Default::default());
     let mut stack: Vec<(NodeId, Stats, bool)> = Vec::with_capacity(64);
     let mut hidden = 0u32; // > 0 while inside an invisible element
     let mut in_link = 0u32;
