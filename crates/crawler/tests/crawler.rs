@@ -595,8 +595,10 @@ async fn a_slow_host_does_not_delay_a_fast_one() {
         .iter()
         .filter(|p| p.final_url.contains("/slow/"))
         .count();
+    // The slow host serves one page per 2 s, one at a time: its third page
+    // cannot finish before 6 s. The fast host must not wait behind it.
     assert!(
-        fast_done < Duration::from_secs(3),
+        fast_done < Duration::from_secs(5),
         "fast host took {fast_done:?}"
     );
     assert!(slow_done <= 2, "slow host is serialised: {slow_done} done");
