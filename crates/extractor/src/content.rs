@@ -3,7 +3,6 @@
 //! recovery pass that widens a selection that missed most of the page's
 //! paragraphs.
 
-
 use ego_tree::{NodeId, NodeRef};
 use scraper::{ElementRef, Html, Node};
 
@@ -105,7 +104,9 @@ fn excluded_subtrees(doc: &Html, analysis: &Analysis) -> NodeSet {
 }
 
 fn starts_exclusion(node: NodeRef<'_, Node>, analysis: &Analysis) -> bool {
-    let Node::Element(el) = node.value() else { return false };
+    let Node::Element(el) = node.value() else {
+        return false;
+    };
     let n = el.name();
     if matches!(n, "html" | "body" | "article" | "main") {
         return false;
@@ -119,7 +120,9 @@ fn starts_exclusion(node: NodeRef<'_, Node>, analysis: &Analysis) -> bool {
     let small = s.paragraphs < 4 || s.link_density() > 0.5;
     (small && is_unlikely(&class_id(node)))
         || el.attrs().any(|(k, _)| is_boilerplate_data_attr(k))
-        || el.attr("role").is_some_and(|r| matches!(r, "navigation" | "complementary" | "banner" | "contentinfo"))
+        || el
+            .attr("role")
+            .is_some_and(|r| matches!(r, "navigation" | "complementary" | "banner" | "contentinfo"))
 }
 
 /// Hidden by attribute or inline style.
