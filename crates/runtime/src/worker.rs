@@ -337,8 +337,13 @@ async fn process<H: Handler>(
                     tracing::warn!(error = %e, "nak failed; the message will be redelivered after the ack wait");
                 }
             }
-            Disposition::Retry(_) => {
-                let why = format!("gave up after {} deliveries: {err}", delivery.delivered);
+            disposition => {
+                let why = match disposition {
+                    Disposition::Retry(_) => {
+                        format!("gave up after {} deliveries: {err}", delivery.delivered)
+                    }
+                    _ => err.to_string(),
+                };
                 dead_letter(
                     js,
                     cfg,
@@ -348,19 +353,6 @@ async fn process<H: Handler>(
                     &delivery,
                     err.reason(),
                     &why,
-                )
-                .await;
-            }
-            Disposition::Permanent => {
-                dead_letter(
-                    js,
-                    cfg,
-                    handler,
-                    &msg,
-                    &stream,
-                    &delivery,
-                    err.reason(),
-                    &err.to_string(),
                 )
                 .await;
             }
