@@ -343,10 +343,11 @@ fn build_record(page: Page<'_>, meta: Meta, cleaned: Cleaned) -> SnapshotRecord 
     } else {
         meta.description
     };
+    let canonical = crate::render::canonical_url(&url);
     SnapshotRecord {
-        id: record_id(url.as_str()),
+        id: record_id(&canonical),
         host: url.host_str().unwrap_or_default().to_string(),
-        url: url.to_string(),
+        url: canonical,
         fetched_url: page.url.to_string(),
         title,
         published_at,

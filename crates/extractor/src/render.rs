@@ -56,6 +56,14 @@ pub fn link_url(url: &str) -> String {
         .replace(' ', "%20")
 }
 
+/// The archive's canonical form of a URL: WHATWG-serialised, with
+/// parentheses and spaces percent-encoded so it is always a valid Markdown
+/// link target. Records store this form, their id hashes it, and rendering
+/// leaves it unchanged, so a rendered record parses back to the same URL.
+pub fn canonical_url(url: &url::Url) -> String {
+    link_url(url.as_str())
+}
+
 /// Reads `(published_at, title, url)` back from a rendered record.
 pub fn parse_header(md: &str) -> Option<(i64, String, String)> {
     let mut lines = md.lines();
