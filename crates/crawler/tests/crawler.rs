@@ -438,6 +438,7 @@ async fn bomb_stall_types_and_big_pages() {
     );
     assert_eq!(page.body_len as usize, big.len());
     let growth_mib = (peak_rss_kib().saturating_sub(rss_before)) / 1024;
+    eprintln!("peak RSS growth while crawling the bomb, the stall, the PDF and the 5 MiB page: {growth_mib} MiB");
     assert!(
         growth_mib < 200,
         "peak RSS grew by {growth_mib} MiB while reading a 1 GiB bomb"
