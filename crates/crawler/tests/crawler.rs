@@ -15,6 +15,7 @@ use crawlq_crawler::service::{run, Config};
 use crawlq_proto::v1::{CrawlRequest, DeadLetter, FetchedPage, StoreOutcome, StoredSnapshot};
 use crawlq_proto::Message as _;
 use crawlq_testkit::{eventually, read_stream, unique_prefix, HttpFixture, NatsServer};
+use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -628,5 +629,114 @@ async fn invalid_urls_and_garbage_are_dead_lettered() {
     let mut reasons: Vec<&str> = dead.iter().map(|d| d.reason.as_str()).collect();
     reasons.sort();
     assert_eq!(reasons, ["bad_message", "invalid_url", "invalid_url"]);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_servers_end_in_clear_reasons_with_bounded_memory() {
+    // robots.txt of 10 MiB: only the first 500 KiB are read.
+    let mut robots = String::from("User-agent: *\nDisallow: /private\n");
+    while robots.len() < 10 * 1024 * 1024 {
+        robots.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    let robots = Arc::new(robots);
+    let site = HttpFixture::serve(
+        Router::new()
+            .route(
+                "/robots.txt",
+                get({
+                    let robots = robots.clone();
+                    move || async move { robots.as_ref().clone() }
+                }),
+            )
+            .route("/private/x", get(|| async { html(PAGE.into()) }))
+            .route("/ok", get(|| async { html(PAGE.into()) }))
+            // 1 GiB announced in Content-Length: refused unread.
+            .route(
+                "/declared-huge",
+                get(|| async {
+                    let stream = futures::stream::repeat_with(|| {
+                        Ok::<_, std::io::Error>(bytes::Bytes::from_static(&[b'a'; 65536]))
+                    })
+                    .take(16384);
+                    (
+                        [
+                            ("content-type", "text/html"),
+                            ("content-length", "1073741824"),
+                        ],
+                        axum::body::Body::from_stream(stream),
+                    )
+                        .into_response()
+                }),
+            )
+            // 1 GiB streamed without a length: cut at the cap.
+            .route(
+                "/chunked-huge",
+                get(|| async {
+                    let stream = futures::stream::repeat_with(|| {
+                        Ok::<_, std::io::Error>(bytes::Bytes::from_static(&[b'a'; 65536]))
+                    })
+                    .take(16384);
+                    (
+                        [("content-type", "text/html")],
+                        axum::body::Body::from_stream(stream),
+                    )
+                        .into_response()
+                }),
+            ),
+    )
+    .await;
+    // Slowloris: accepts, then drips one byte per second and never ends the headers.
+    let slow = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_port = slow.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = slow.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                for b in b"HTTP/1.1 200 OK\r\nX-Slow: ".iter().cycle() {
+                    if sock.write_all(&[*b]).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            });
+        }
+    });
+    let nats = NatsServer::start().await;
+    let c = Crawler::start(&nats, &["--max-deliveries=1"]).await;
+    let rss_before = peak_rss_kib();
+    c.submit(&site.url("/private/x")).await;
+    c.submit(&site.url("/ok")).await;
+    c.submit(&site.url("/declared-huge")).await;
+    c.submit(&site.url("/chunked-huge")).await;
+    c.submit(&format!("http://127.0.0.1:{slow_port}/page"))
+        .await;
+    let dead = c.wait_dead(4).await;
+    let reason = |p: &str| {
+        dead.iter()
+            .find(|d| d.url.ends_with(p))
+            .map(|d| d.reason.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(reason("/private/x"), "robots_disallowed");
+    assert_eq!(reason("/declared-huge"), "too_large");
+    assert_eq!(reason("/chunked-huge"), "too_large");
+    // The first request to the slowloris host is its robots.txt, which
+    // never arrives: "try later", with the deadline as the cause.
+    let slowloris = dead
+        .iter()
+        .find(|d| d.url.ends_with("/page"))
+        .expect("slowloris dead-lettered");
+    assert_eq!(slowloris.reason, "robots_unavailable");
+    assert!(slowloris.error.contains("deadline"), "{}", slowloris.error);
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            c.fetched().await.len() == 1
+        })
+        .await
+    );
+    let growth_mib = peak_rss_kib().saturating_sub(rss_before) / 1024;
+    eprintln!("peak RSS growth with hostile servers: {growth_mib} MiB");
+    assert!(growth_mib < 200, "peak RSS grew by {growth_mib} MiB");
     c.stop().await;
 }
