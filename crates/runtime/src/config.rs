@@ -303,26 +303,25 @@ mod tests {
         assert!(parse_prefix("").is_err());
     }
 
+    /// Every test that parses `CommonArgs` in this binary runs here, in
+    /// turn: they read the process environment, and one of them sets a
+    /// variable, so running them on parallel threads would race.
     #[test]
-    fn defaults_apply() {
+    fn parsing_defaults_flags_and_env() {
         let cli: Cli = try_parse_from(["x"]).unwrap();
         assert_eq!(cli.common.nats.url, "nats://127.0.0.1:4222");
         assert_eq!(cli.common.nats.subject_prefix, "crawlq");
         assert_eq!(cli.common.log_format, LogFormat::Text);
-    }
 
-    #[test]
-    fn invalid_env_value_names_the_variable() {
-        // The only test in this binary that touches this variable.
+        let err = try_parse_from::<Cli, _, _>(["x", "--metrics-addr", "nowhere"]).unwrap_err();
+        assert!(err.to_string().contains("--metrics-addr"), "{err}");
+
         std::env::set_var("CRAWLQ_LOG_FORMAT", "yaml");
         let err = try_parse_from::<Cli, _, _>(["x"]).unwrap_err().to_string();
         std::env::remove_var("CRAWLQ_LOG_FORMAT");
-        assert!(err.contains("CRAWLQ_LOG_FORMAT"), "{err}");
-    }
-
-    #[test]
-    fn invalid_flag_value_is_rejected() {
-        let err = try_parse_from::<Cli, _, _>(["x", "--metrics-addr", "nowhere"]).unwrap_err();
-        assert!(err.to_string().contains("--metrics-addr"), "{err}");
+        assert!(
+            err.contains("CRAWLQ_LOG_FORMAT"),
+            "an invalid env value names its variable: {err}"
+        );
     }
 }
