@@ -162,7 +162,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Closes open elements that cannot contain a block.
+    /// Closes open elements that cannot contain a block (such as a `<p>`
+    /// opened for loose inline content).
     fn ensure_block_context(&mut self) {
         while self.open.len() > 1 && inline_only(self.current()) {
             self.open.pop();
@@ -353,7 +354,7 @@ pub fn clean(
                 } else if matches!(node.value(), Node::Element(el) if crate::dom::is_block(el.name()))
                 {
                     // An unwrapped block ends any implicit paragraph.
-                    b.ensure_block_context_if_implicit();
+                    b.ensure_block_context();
                 }
                 continue;
             }
@@ -369,7 +370,7 @@ pub fn clean(
                         Some((tag, is_block)) => b.open_el(tag, is_block, el),
                         None => {
                             if crate::dom::is_block(el.name()) {
-                                b.ensure_block_context_if_implicit();
+                                b.ensure_block_context();
                             }
                             false
                         }
@@ -386,18 +387,9 @@ pub fn clean(
                 _ => {}
             }
         }
-        b.ensure_block_context_if_implicit();
+        b.ensure_block_context();
     }
     render(b)
-}
-
-impl Builder<'_> {
-    /// Closes an implicit `<p>` (one we opened for loose inline content).
-    fn ensure_block_context_if_implicit(&mut self) {
-        while self.open.len() > 1 && inline_only(self.current()) {
-            self.open.pop();
-        }
-    }
 }
 
 /// Should this element (and its subtree) be dropped?

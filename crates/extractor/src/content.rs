@@ -4,7 +4,7 @@
 //! paragraphs.
 
 use ego_tree::{NodeId, NodeRef};
-use scraper::{ElementRef, Html, Node};
+use scraper::{Html, Node};
 
 use crate::boilerplate::{class_weight, is_boilerplate_data_attr, is_unlikely, DROP_TAGS};
 use crate::dom::{class_id, name, Analysis, NodeMap, NodeSet, Stats};
@@ -424,9 +424,4 @@ fn in_document_order(doc: &Html, ids: Vec<NodeId>) -> Vec<NodeId> {
         .map(|n| n.id())
         .filter(|id| wanted.contains(id))
         .collect()
-}
-
-/// Wraps a node id as an element, if it is one.
-pub fn element(doc: &Html, id: NodeId) -> Option<ElementRef<'_>> {
-    doc.tree.get(id).and_then(ElementRef::wrap)
 }

@@ -44,8 +44,6 @@ pub struct Stats {
     pub paragraphs: u32,
     /// Descendant block elements.
     pub blocks: u32,
-    /// Depth from the root.
-    pub depth: u32,
 }
 
 impl Stats {
@@ -156,16 +154,8 @@ pub fn analyse(doc: &Html) -> Analysis {
                     if name == "a" {
                         in_link += 1;
                     }
-                    let depth = stack.len() as u32;
-                    max_depth = max_depth.max(depth);
-                    stack.push((
-                        node.id(),
-                        Stats {
-                            depth,
-                            ..Stats::default()
-                        },
-                        invisible,
-                    ));
+                    max_depth = max_depth.max(stack.len() as u32);
+                    stack.push((node.id(), Stats::default(), invisible));
                 }
                 Node::Text(t) if hidden == 0 => {
                     let (chars, commas) = measure(t);
@@ -186,10 +176,7 @@ pub fn analyse(doc: &Html) -> Analysis {
                     };
                     if invisible {
                         hidden -= 1;
-                        s = Stats {
-                            depth: s.depth,
-                            ..Stats::default()
-                        };
+                        s = Stats::default();
                     }
                     if el.name() == "a" {
                         in_link = in_link.saturating_sub(1);

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::{ArgAction, Args};
 use crawlq_proto::v1::{
-    BodyEncoding, CrawlRequest, FeedHints, FetchedPage, Origin, SnapshotRecord, UrlKind,
+    BodyEncoding, CrawlRequest, FeedHints, FetchedPage, Origin, ResponseHeaders, SnapshotRecord,
+    UrlKind,
 };
 use crawlq_proto::Message as _;
 use crawlq_runtime::config::{parse_duration, CommonArgs, StoreArgs};
@@ -116,9 +117,13 @@ impl ExtractHandler {
         }
     }
 
-    async fn body(&self, page: &FetchedPage) -> Result<Vec<u8>, ExtractError> {
+    /// The decoded body. An inline body is moved out of `page`, not copied.
+    async fn body(&self, page: &mut FetchedPage) -> Result<Bytes, ExtractError> {
         let (raw, encoding) = if page.body_key.is_empty() {
-            (Bytes::from(page.body.clone()), page.body_encoding())
+            (
+                Bytes::from(std::mem::take(&mut page.body)),
+                page.body_encoding(),
+            )
         } else {
             let bytes = crawlq_runtime::store::get_claim(&self.store, &page.body_key)
                 .await
@@ -129,10 +134,11 @@ impl ExtractHandler {
             (bytes, BodyEncoding::Zstd)
         };
         match encoding {
-            BodyEncoding::Identity => Ok(raw.to_vec()),
+            BodyEncoding::Identity => Ok(raw),
             BodyEncoding::Zstd => {
                 let limit = (page.body_len as usize).clamp(1, 64 * 1024 * 1024);
                 zstd::bulk::decompress(&raw, limit)
+                    .map(Bytes::from)
                     .map_err(|e| ExtractError::BadMessage(format!("zstd body: {e}")))
             }
         }
@@ -291,19 +297,26 @@ impl ExtractHandler {
         self.extractor.from_feed_item(&url, &hints, fetched_at).ok()
     }
 
-    async fn extract_html(&self, page: Page<'_>) -> Result<Extracted, ExtractError> {
+    /// Extracts an HTML page on the blocking pool, within the time budget.
+    /// The body is a refcounted handle: the blocking task shares it, no copy.
+    async fn extract_html(
+        &self,
+        body: Bytes,
+        headers: &ResponseHeaders,
+        url: &Url,
+        fetched_at: i64,
+        hints: Option<&FeedHints>,
+    ) -> Result<Extracted, ExtractError> {
         let _permit = self
             .parsers
             .acquire()
             .await
             .expect("parser semaphore is never closed");
         let extractor = self.extractor.clone();
-        let body = page.body.to_vec();
-        let ct = page.content_type.map(str::to_string);
-        let cl = page.content_language.map(str::to_string);
-        let url = page.url.clone();
-        let hints = page.hints.cloned();
-        let fetched_at = page.fetched_at;
+        let ct = Some(headers.content_type.clone()).filter(|c| !c.is_empty());
+        let cl = Some(headers.content_language.clone()).filter(|c| !c.is_empty());
+        let url = url.clone();
+        let hints = hints.cloned();
         let job = tokio::task::spawn_blocking(move || {
             let page = Page {
                 body: &body,
@@ -330,13 +343,13 @@ impl Handler for ExtractHandler {
 
     async fn handle(&self, delivery: &Delivery) -> Result<Vec<Outgoing>, ExtractError> {
         let started = Instant::now();
-        let page = FetchedPage::decode(delivery.payload.clone())
+        let mut page = FetchedPage::decode(delivery.payload.clone())
             .map_err(|e| ExtractError::BadMessage(e.to_string()))?;
         let req = page.request.clone().unwrap_or_default();
         let url = Url::parse(&page.final_url).map_err(|e| {
             ExtractError::BadMessage(format!("final_url `{}`: {e}", page.final_url))
         })?;
-        let body = self.body(&page).await?;
+        let body = self.body(&mut page).await?;
         metrics::counter!(m::INPUT_BYTES).increment(body.len() as u64);
         let headers = page.headers.clone().unwrap_or_default();
         let ct = headers.content_type.to_ascii_lowercase();
@@ -357,15 +370,16 @@ impl Handler for ExtractHandler {
                 headers.content_type.clone(),
             ))
         } else {
-            let p = Page {
-                body: &body,
-                content_type: Some(headers.content_type.as_str()).filter(|c| !c.is_empty()),
-                content_language: Some(headers.content_language.as_str()).filter(|c| !c.is_empty()),
-                url: &url,
-                fetched_at: page.fetched_at,
-                hints: req.hints.as_ref(),
-            };
-            match self.extract_html(p).await? {
+            match self
+                .extract_html(
+                    body.clone(),
+                    &headers,
+                    &url,
+                    page.fetched_at,
+                    req.hints.as_ref(),
+                )
+                .await?
+            {
                 Extracted::Article(record) => {
                     m::page("article");
                     let mut record = *record;

@@ -318,7 +318,13 @@ async fn process<H: Handler>(
                 }
                 Err(e) => {
                     tracing::warn!(stage, error = %e, "publishing results failed; retrying");
-                    nak(cfg, &msg, cfg.backoff.delay(delivery.delivered)).await;
+                    nak(
+                        cfg,
+                        &msg,
+                        cfg.backoff.delay(delivery.delivered),
+                        NakKind::Retry,
+                    )
+                    .await;
                 }
             }
         }
@@ -327,15 +333,11 @@ async fn process<H: Handler>(
                 let delay = after.unwrap_or_else(|| cfg.backoff.delay(delivery.delivered));
                 tracing::info!(stage, reason = err.reason(), error = %err, delivered = delivery.delivered,
                     retry_in = ?delay, "retryable failure");
-                nak(cfg, &msg, delay).await;
+                nak(cfg, &msg, delay, NakKind::Retry).await;
             }
             Disposition::Defer(delay) => {
                 tracing::debug!(stage, reason = err.reason(), retry_in = ?delay, "deferred");
-                metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => "deferred")
-                    .increment(1);
-                if let Err(e) = msg.ack_with(AckKind::Nak(Some(delay))).await {
-                    tracing::warn!(error = %e, "nak failed; the message will be redelivered after the ack wait");
-                }
+                nak(cfg, &msg, delay, NakKind::Deferred).await;
             }
             disposition => {
                 let why = match disposition {
@@ -398,9 +400,26 @@ async fn publish_all(js: &jetstream::Context, outgoing: Vec<Outgoing>) -> Result
     Ok(n)
 }
 
-async fn nak(cfg: &WorkerConfig, msg: &jetstream::Message, delay: Duration) {
-    metrics::counter!(m::WORKER_MESSAGES, "stage" => cfg.stage.as_str(), "outcome" => "retry")
-        .increment(1);
+/// Why a message is handed back.
+#[derive(Clone, Copy)]
+enum NakKind {
+    /// A failure that spends the retry budget.
+    Retry,
+    /// Work that cannot start yet (a busy host); not a failure.
+    Deferred,
+}
+
+/// Hands a message back to be redelivered after `delay`.
+async fn nak(cfg: &WorkerConfig, msg: &jetstream::Message, delay: Duration, kind: NakKind) {
+    let stage = cfg.stage.as_str();
+    let outcome = match kind {
+        NakKind::Retry => {
+            metrics::counter!(format!("crawlq_{stage}_retries_total")).increment(1);
+            "retry"
+        }
+        NakKind::Deferred => "deferred",
+    };
+    metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => outcome).increment(1);
     if let Err(e) = msg.ack_with(AckKind::Nak(Some(delay))).await {
         tracing::warn!(error = %e, "nak failed; the message will be redelivered after the ack wait");
     }
@@ -456,7 +475,13 @@ async fn dead_letter<H: Handler>(
         }
         Err(e) => {
             tracing::error!(stage, reason, error = %e, "cannot publish dead letter; retrying the message");
-            nak(cfg, msg, cfg.backoff.delay(delivery.delivered)).await;
+            nak(
+                cfg,
+                msg,
+                cfg.backoff.delay(delivery.delivered),
+                NakKind::Retry,
+            )
+            .await;
         }
     }
 }

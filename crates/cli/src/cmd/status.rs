@@ -140,10 +140,10 @@ pub async fn scan_with_seq(
         .first_sequence
         .max(state.last_sequence.saturating_sub(SCAN_LIMIT - 1));
     let mut out = Vec::new();
+    if state.messages == 0 {
+        return Ok(out);
+    }
     for seq in from..=state.last_sequence {
-        if state.messages == 0 {
-            break;
-        }
         if let Ok(m) = s.get_raw_message(seq).await {
             out.push((seq, m.payload.to_vec(), m.headers));
         }
