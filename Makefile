@@ -6,10 +6,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-run build run up down test lint bench image clean
+.PHONY: help deps deps-run build run up down test lint bench image deploy-check deploy-rules clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 deps-run: ## Install what `make run` needs (nats-server, curl)
 	@command -v nats-server >/dev/null && command -v curl >/dev/null || { \
@@ -43,6 +43,12 @@ lint: ## cargo fmt --check and clippy -D warnings
 
 bench: deps ## Benchmarks; writes bench/RESULTS.md
 	tests/bench/bench.sh
+
+deploy-check: ## Render and validate deploy/ (kustomize, kubernetes-validate, checkov, promtool)
+	deploy/check.sh
+
+deploy-rules: ## Regenerate the PrometheusRule from deploy/monitoring/alerts.yaml
+	deploy/check.sh rules
 
 image: ## Build the container image (needs a Docker engine)
 	docker build -f deploy/Dockerfile -t crawlq:dev .
