@@ -1,7 +1,7 @@
 //! The whole pipeline, the way a user runs it: three `crawlq` processes,
 //! a real nats-server, the sample news site, `crawlq submit --wait`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -13,7 +13,8 @@ use async_nats::jetstream;
 use crawlq_proto::v1::DeadLetter;
 use crawlq_proto::Message as _;
 use crawlq_testkit::{
-    eventually, read_stream, sample_site, unique_prefix, HttpFixture, NatsServer, S3Server,
+    eventually, free_port, read_stream, sample_site, unique_prefix, HttpFixture, NatsServer,
+    S3Server,
 };
 
 fn binary() -> PathBuf {
@@ -34,6 +35,8 @@ struct Stack {
     env: Vec<(String, String)>,
     children: Vec<Child>,
     logs: tempfile::TempDir,
+    /// `/metrics` ports of crawler, extractor and storage.
+    metrics_ports: Vec<u16>,
 }
 
 impl Stack {
@@ -48,20 +51,22 @@ impl Stack {
             ("CRAWLQ_NATS_URL".into(), nats.url()),
             ("CRAWLQ_SUBJECT_PREFIX".into(), prefix.into()),
             ("CRAWLQ_STORE_URL".into(), store_url.into()),
-            ("CRAWLQ_METRICS_ADDR".into(), "127.0.0.1:0".into()),
             ("CRAWLQ_ALLOW_PRIVATE_NETWORKS".into(), "true".into()),
             ("CRAWLQ_HOST_DELAY".into(), "0s".into()),
             ("CRAWLQ_RETRY_BASE_DELAY".into(), "500ms".into()),
             ("CRAWLQ_INDEX_FLUSH_INTERVAL".into(), "200ms".into()),
         ];
         env.extend(extra_env.iter().cloned());
+        let metrics_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let children = ["crawler", "extractor", "storage"]
             .iter()
-            .map(|svc| {
+            .zip(&metrics_ports)
+            .map(|(svc, port)| {
                 let log = std::fs::File::create(logs.path().join(format!("{svc}.log"))).unwrap();
                 Command::new(binary())
                     .arg(svc)
                     .envs(env.iter().map(|(k, v)| (k, v)))
+                    .env("CRAWLQ_METRICS_ADDR", format!("127.0.0.1:{port}"))
                     .stdout(Stdio::null())
                     .stderr(log)
                     .spawn()
@@ -72,6 +77,7 @@ impl Stack {
             env,
             children,
             logs,
+            metrics_ports,
         }
     }
 
@@ -257,6 +263,140 @@ async fn sample_site_end_to_end_on_a_local_folder_then_a_second_run() {
 
     let status = stack.run(&["status", "--json"]).await;
     assert!(status.contains("robots_disallowed"), "{status}");
+
+    check_monitoring_queries_against_scrapes(&stack).await;
+}
+
+/// Series from a Prometheus text exposition: (name, labels).
+fn parse_exposition(text: &str) -> Vec<(String, BTreeMap<String, String>)> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+        let mut labels = BTreeMap::new();
+        if line[name_end..].starts_with('{') {
+            let body = &line[name_end + 1..line.rfind('}').unwrap()];
+            for pair in body.split(',') {
+                if let Some((k, v)) = pair.split_once('=') {
+                    labels.insert(k.to_string(), v.trim_matches('"').to_string());
+                }
+            }
+        }
+        out.push((line[..name_end].to_string(), labels));
+    }
+    out
+}
+
+/// A label matcher: (label, operator, value).
+type Matcher = (String, String, String);
+
+/// Metric names, with the label matchers written right after them, in a
+/// rules or dashboard file: `name{a="b", c=~"d"}` gives (name, [(a, =, b), ...]).
+fn metric_references(text: &str) -> Vec<(String, Vec<Matcher>)> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &text[i..];
+        let starts_word = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        if starts_word && (rest.starts_with("crawlq_") || rest.starts_with("kube_")) {
+            let len = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(rest.len());
+            let name = rest[..len].to_string();
+            if name.ends_with('_') {
+                // A prefix in prose (`crawlq_*`), not a metric.
+                i += len;
+                continue;
+            }
+            let mut matchers = Vec::new();
+            if rest[len..].starts_with('{') {
+                let body = &rest[len + 1..len + rest[len..].find('}').unwrap()];
+                for m in body.split(',') {
+                    let m = m.trim();
+                    for op in ["=~", "!~", "!=", "="] {
+                        if let Some((k, v)) = m.split_once(op) {
+                            let v = v
+                                .trim()
+                                .trim_matches('"')
+                                .trim_matches('\\')
+                                .trim_matches('"');
+                            matchers.push((k.trim().to_string(), op.to_string(), v.to_string()));
+                            break;
+                        }
+                    }
+                }
+            }
+            out.push((name, matchers));
+            i += len;
+        } else {
+            i += rest.chars().next().unwrap().len_utf8();
+        }
+    }
+    out
+}
+
+/// Every metric the alert rules and the Grafana dashboard query is one the
+/// running services export, with the labels (and exact label values) the
+/// queries select on. Metrics from other exporters are named here.
+async fn check_monitoring_queries_against_scrapes(stack: &Stack) {
+    const EXTERNAL: &[(&str, &str)] = &[("kube_pod_status_ready", "kube-state-metrics")];
+    // Labels Prometheus attaches at scrape time, not the service.
+    const TARGET_LABELS: &[&str] = &["namespace", "pod", "job", "instance"];
+    let mut series = Vec::new();
+    for port in &stack.metrics_ports {
+        let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        series.extend(parse_exposition(&text));
+    }
+    let monitoring = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/monitoring");
+    let mut checked = BTreeSet::new();
+    for file in ["alerts.yaml", "grafana-dashboard.json"] {
+        let text = std::fs::read_to_string(monitoring.join(file)).unwrap();
+        for (name, matchers) in metric_references(&text) {
+            checked.insert(name.clone());
+            if EXTERNAL.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            let exported: Vec<&BTreeMap<String, String>> = series
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, l)| l)
+                .collect();
+            assert!(
+                !exported.is_empty(),
+                "{file} queries {name}, which no service exports"
+            );
+            for (label, op, value) in matchers {
+                if TARGET_LABELS.contains(&label.as_str()) {
+                    continue;
+                }
+                assert!(
+                    exported.iter().any(|l| match op.as_str() {
+                        "=" => l.get(&label) == Some(&value),
+                        _ => l.contains_key(&label),
+                    }),
+                    "{file}: {name}{{{label}{op}\"{value}\"}} matches no exported series"
+                );
+            }
+        }
+    }
+    assert!(
+        checked.len() >= 15,
+        "the rules and dashboard reference {} metrics: {checked:?}",
+        checked.len()
+    );
+    eprintln!(
+        "monitoring cross-check: {} metric names, {} series scraped",
+        checked.len(),
+        series.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,8 +122,9 @@ pub struct Config {
 /// Runs the crawler until `stop` fires.
 pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> {
     let store = crawlq_runtime::store::open(&config.store.store_url)?;
-    m::describe();
     let rt = Runtime::start(&config.common, "crawlq-crawler", stop).await?;
+    // After Runtime::start, which installs the recorder these register with.
+    m::describe();
     let replicas = usize::from(config.common.nats.stream_replicas);
     let robots_kv = crawlq_runtime::nats::ensure_kv(
         &rt.js,
@@ -298,7 +299,11 @@ impl CrawlHandler {
         }
         let key = short_hash(url.as_str());
         let seen = self.get_seen(&self.seen, &key).await?;
-        if !req.force {
+        // Feeds and sitemaps a user asks for are polls: always fetched
+        // (conditionally, so an unchanged feed costs a 304).
+        let poll = req.origin == Origin::User as i32
+            && (req.kind == UrlKind::Feed as i32 || req.kind == UrlKind::Sitemap as i32);
+        if !req.force && !poll {
             if let Some(s) = &seen {
                 if s.request_id != req.request_id {
                     m::request("duplicate", 0);

@@ -12,7 +12,9 @@ use axum::routing::get;
 use axum::Router;
 use clap::Parser;
 use crawlq_crawler::service::{run, Config};
-use crawlq_proto::v1::{CrawlRequest, DeadLetter, FetchedPage, StoreOutcome, StoredSnapshot};
+use crawlq_proto::v1::{
+    CrawlRequest, DeadLetter, FetchedPage, Origin, StoreOutcome, StoredSnapshot, UrlKind,
+};
 use crawlq_proto::Message as _;
 use crawlq_testkit::{eventually, read_stream, unique_prefix, HttpFixture, NatsServer};
 use futures::StreamExt;
@@ -331,6 +333,26 @@ async fn refetch_sends_validators_and_304_ends_as_not_modified() {
     assert_eq!(ev.outcome, StoreOutcome::NotModified as i32);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(c.fetched().await.len(), 1, "no second FetchedPage");
+
+    // A feed a user (or the hourly CronJob) submits is polled every time,
+    // duplicate window or not; the validators keep the poll cheap.
+    for id in ["poll-1", "poll-2"] {
+        c.submit_request(&CrawlRequest {
+            url: site.url("/page"),
+            request_id: id.into(),
+            kind: UrlKind::Feed as i32,
+            origin: Origin::User as i32,
+            ..Default::default()
+        })
+        .await;
+    }
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            c.stored().await.len() == 3
+        })
+        .await,
+        "both polls were fetched conditionally"
+    );
     c.stop().await;
 }
 

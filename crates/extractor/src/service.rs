@@ -65,8 +65,9 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         extractor.rules = Rules::with_extra(&text)?;
     }
     let store = crawlq_runtime::store::open(&config.store.store_url)?;
-    m::describe();
     let rt = Runtime::start(&config.common, "crawlq-extractor", stop).await?;
+    // After Runtime::start, which installs the recorder these register with.
+    m::describe();
     let handler = ExtractHandler::new(
         extractor,
         store,

@@ -28,6 +28,13 @@ pub const WORKER_REDELIVERIES: &str = "crawlq_worker_redeliveries_total";
 /// Results published to the next stage, by `stage`.
 pub const WORKER_PUBLISHED: &str = "crawlq_worker_published_total";
 
+/// Messages in the stage's stream not yet delivered to its consumer, by
+/// `stage`: the backlog. Sampled from the consumer every 15 s.
+pub const CONSUMER_PENDING: &str = "crawlq_consumer_pending_messages";
+/// Messages delivered to the stage's consumer and not yet acknowledged,
+/// by `stage`.
+pub const CONSUMER_ACK_PENDING: &str = "crawlq_consumer_ack_pending_messages";
+
 /// Latency buckets (seconds) for every `*_seconds` histogram.
 const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -93,5 +100,13 @@ fn describe() {
     describe_counter!(
         WORKER_PUBLISHED,
         "Results published to the next stage, by stage"
+    );
+    describe_gauge!(
+        CONSUMER_PENDING,
+        "Messages waiting in the stage's stream, not yet delivered (consumer lag)"
+    );
+    describe_gauge!(
+        CONSUMER_ACK_PENDING,
+        "Messages delivered to the stage's consumer and not yet acknowledged"
     );
 }

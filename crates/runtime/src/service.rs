@@ -123,6 +123,7 @@ impl Runtime {
         let (consumer, _) =
             nats::ensure_consumer(&self.js, &self.topology, stage, &settings).await?;
         self.readiness.set_ok(CHECK_STREAMS);
+        watch_lag(consumer.clone(), stage, self.stop.clone());
         let cfg = WorkerConfig {
             stage,
             topology: self.topology.clone(),
@@ -141,6 +142,7 @@ impl Runtime {
             consumer,
             cfg,
             Arc::new(handler),
+            self.readiness.clone(),
             self.stop.clone(),
         )
         .await;
@@ -153,6 +155,32 @@ impl Runtime {
         Ok(())
     }
 }
+
+/// Publishes the consumer's backlog as gauges, so dashboards, alerts and
+/// autoscalers read lag from the service itself as well as from NATS.
+fn watch_lag(consumer: jetstream::consumer::PullConsumer, stage: Stage, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let label = stage.as_str();
+        loop {
+            match consumer.get_info().await {
+                Ok(info) => {
+                    metrics::gauge!(crate::metrics::CONSUMER_PENDING, "stage" => label)
+                        .set(info.num_pending as f64);
+                    metrics::gauge!(crate::metrics::CONSUMER_ACK_PENDING, "stage" => label)
+                        .set(info.num_ack_pending as f64);
+                }
+                Err(e) => tracing::debug!(stage = label, error = %e, "consumer info failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(LAG_INTERVAL) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    });
+}
+
+/// How often [`watch_lag`] samples the consumer.
+const LAG_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Keeps the `nats` readiness check in step with the connection state.
 fn watch_connection(client: async_nats::Client, readiness: Readiness, stop: CancellationToken) {

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::{Classify, Disposition};
+use crate::http::Readiness;
 use crate::metrics as m;
 use crate::topology::{Stage, Topology};
 
@@ -178,21 +179,47 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
 }
 
-/// Runs the loop until `stop` is cancelled and in-flight work is done (or
-/// the grace period ran out; unfinished messages are then redelivered).
+/// Runs the loop, pulling only while `gate` is ready, until `stop` is
+/// cancelled and in-flight work is done (or the grace period ran out;
+/// unfinished messages are then redelivered).
 pub async fn run<H: Handler>(
     js: jetstream::Context,
     consumer: PullConsumer,
     cfg: WorkerConfig,
     handler: Arc<H>,
+    gate: Readiness,
     stop: CancellationToken,
 ) {
     let cfg = Arc::new(cfg);
     let stage = cfg.stage.as_str();
     let permits = Arc::new(Semaphore::new(cfg.concurrency));
     let tasks = TaskTracker::new();
+    // Every outcome starts at zero, so ratios over it exist from the start.
+    for outcome in ["ok", "retry", "deferred", "dead_letter"] {
+        metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => outcome).increment(0);
+    }
+    for name in [m::WORKER_REDELIVERIES, m::WORKER_PUBLISHED] {
+        metrics::counter!(name, "stage" => stage).increment(0);
+    }
     tracing::info!(stage, concurrency = cfg.concurrency, "worker started");
+    let mut paused = false;
     'pull: loop {
+        // A stage that is not ready (NATS gone, its store down) takes no
+        // work: pulling would only burn deliveries on failures.
+        if !gate.is_ready() {
+            if !paused {
+                tracing::warn!(stage, why = %gate.report(), "not ready; pausing pulls");
+                paused = true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => continue 'pull,
+                _ = stop.cancelled() => break 'pull,
+            }
+        }
+        if paused {
+            tracing::info!(stage, "ready again; resuming pulls");
+            paused = false;
+        }
         let first = tokio::select! {
             p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
             _ = stop.cancelled() => break,

@@ -34,6 +34,20 @@ pub enum StorageError {
     Contended(String),
 }
 
+impl StorageError {
+    /// The store itself failed (unreachable, 5xx after the client's own
+    /// retries), as opposed to refusing this one request.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Store {
+                source: object_store::Error::Generic { .. },
+                ..
+            }
+        )
+    }
+}
+
 impl Classify for StorageError {
     fn disposition(&self) -> Disposition {
         match self {

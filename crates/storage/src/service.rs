@@ -47,8 +47,9 @@ pub struct Config {
 /// Runs the storage service until `stop` fires.
 pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> {
     let store = crawlq_runtime::store::open(&config.store.store_url)?;
-    m::describe();
     let rt = Runtime::start(&config.common, "crawlq-storage", stop.clone()).await?;
+    // After Runtime::start, which installs the recorder these register with.
+    m::describe();
     tracing::info!(store = %store.url, "archive store");
     if !wait_for_store(&store, &rt.readiness, &stop).await {
         return Ok(());
@@ -72,6 +73,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         archive: Archive::new(store, config.keep_raw),
         index,
         topology: rt.topology.clone(),
+        readiness: rt.readiness.clone(),
     };
     rt.run_worker(Stage::Storage, 32, handler).await?;
     Ok(())
@@ -131,6 +133,9 @@ pub struct StoreHandler {
     archive: Arc<Archive>,
     index: Index,
     topology: Topology,
+    /// Closed at the first sign of a store outage, so the worker stops
+    /// pulling (and spending deliveries) until the probe sees it answer.
+    readiness: Readiness,
 }
 
 impl Handler for StoreHandler {
@@ -140,7 +145,11 @@ impl Handler for StoreHandler {
         let started = Instant::now();
         let record = SnapshotRecord::decode(delivery.payload.clone())
             .map_err(|e| StorageError::BadMessage(e.to_string()))?;
-        let written = self.archive.write(&record).await?;
+        let written = self.archive.write(&record).await.inspect_err(|e| {
+            if e.is_outage() {
+                self.readiness.set_failed(CHECK_STORE, e.to_string());
+            }
+        })?;
         if written.outcome != StoreOutcome::Unchanged {
             let entry = IndexEntry {
                 id: record.id.clone(),

@@ -31,6 +31,10 @@ pub struct SubmitArgs {
     /// A file with one URL per line (`-` reads standard input).
     #[arg(short = 'f', long = "file")]
     files: Vec<PathBuf>,
+    /// A file with one feed URL per line (`#` starts a comment), such as
+    /// the list the Kubernetes CronJob polls every hour.
+    #[arg(long = "feeds-file")]
+    feed_files: Vec<PathBuf>,
     /// Fetch even if fetched within the duplicate window.
     #[arg(long)]
     force: bool,
@@ -50,24 +54,27 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     let mut wanted: Vec<(String, UrlKind)> = Vec::new();
     for u in &args.urls {
         if u == "-" {
-            read_lines(std::io::stdin().lock(), &mut wanted)?;
+            read_lines(std::io::stdin().lock(), UrlKind::Auto, &mut wanted)?;
         } else {
             wanted.push((u.clone(), UrlKind::Auto));
         }
     }
     wanted.extend(args.feeds.iter().map(|u| (u.clone(), UrlKind::Feed)));
     wanted.extend(args.sitemaps.iter().map(|u| (u.clone(), UrlKind::Sitemap)));
-    for f in &args.files {
+    let files = args.files.iter().map(|f| (f, UrlKind::Auto));
+    for (f, kind) in files.chain(args.feed_files.iter().map(|f| (f, UrlKind::Feed))) {
         if f.as_os_str() == "-" {
-            read_lines(std::io::stdin().lock(), &mut wanted)?;
+            read_lines(std::io::stdin().lock(), kind, &mut wanted)?;
         } else {
             let file =
                 std::fs::File::open(f).with_context(|| format!("reading {}", f.display()))?;
-            read_lines(std::io::BufReader::new(file), &mut wanted)?;
+            read_lines(std::io::BufReader::new(file), kind, &mut wanted)?;
         }
     }
     if wanted.is_empty() {
-        anyhow::bail!("nothing to submit: give URLs, --feed, --sitemap or -f FILE");
+        anyhow::bail!(
+            "nothing to submit: give URLs, --feed, --sitemap, -f FILE or --feeds-file FILE"
+        );
     }
 
     let client = crawlq_runtime::nats::connect(&args.nats, "crawlq-submit").await?;
@@ -129,12 +136,16 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_lines(r: impl BufRead, out: &mut Vec<(String, UrlKind)>) -> anyhow::Result<()> {
+fn read_lines(
+    r: impl BufRead,
+    kind: UrlKind,
+    out: &mut Vec<(String, UrlKind)>,
+) -> anyhow::Result<()> {
     for line in r.lines() {
         let line = line?;
         let t = line.trim();
         if !t.is_empty() && !t.starts_with('#') {
-            out.push((t.to_string(), UrlKind::Auto));
+            out.push((t.to_string(), kind));
         }
     }
     Ok(())
@@ -186,5 +197,27 @@ pub async fn wait_idle(
             eprintln!("gave up waiting after {timeout:?}; {busy} messages still in flight");
             return Ok(tally);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feeds_files_skip_blanks_and_comments_and_keep_their_kind() {
+        let text = "# hourly feeds\nhttps://www.rfi.fr/cn/rss\n\n  https://www.bbc.com/zhongwen/simp/index.xml  \n";
+        let mut out = Vec::new();
+        read_lines(text.as_bytes(), UrlKind::Feed, &mut out).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                ("https://www.rfi.fr/cn/rss".to_string(), UrlKind::Feed),
+                (
+                    "https://www.bbc.com/zhongwen/simp/index.xml".to_string(),
+                    UrlKind::Feed
+                ),
+            ]
+        );
     }
 }
