@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-run build run up down test lint bench image deploy-check deploy-rules clean
+.PHONY: help deps deps-run build run up down test test-faults lint bench image deploy-check deploy-rules clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -36,6 +36,13 @@ down: ## Stop the background stack
 test: deps ## Run every test against real servers
 	$(CARGO) build -p crawlq -p crawlq-testkit --bins
 	$(CARGO) test --workspace --no-fail-fast
+
+test-faults: deps ## The fault suite: crashes, outages, poison, rolling restart (writes target/faults.md)
+	$(CARGO) build -p crawlq -p crawlq-testkit --bins
+	rm -f target/faults.jsonl
+	CRAWLQ_FAULTS_REPORT=$(CURDIR)/target/faults.jsonl $(CARGO) test -p crawlq-e2e --test faults -- --ignored --test-threads=1
+	python3 tests/faults/table.py target/faults.jsonl > target/faults.md
+	cat target/faults.md
 
 lint: ## cargo fmt --check and clippy -D warnings
 	$(CARGO) fmt --all -- --check

@@ -2,152 +2,19 @@
 //! a real nats-server, the sample news site, `crawlq submit --wait`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use crawlq_proto::v1::DeadLetter;
-use crawlq_proto::Message as _;
-use crawlq_testkit::{
-    eventually, free_port, read_stream, sample_site, unique_prefix, HttpFixture, NatsServer,
-    S3Server,
-};
+use crawlq_e2e::{files_under as archive_keys, Stack};
+use crawlq_testkit::{eventually, sample_site, unique_prefix, HttpFixture, NatsServer, S3Server};
 
-fn binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let bin = target.join("debug/crawlq");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p crawlq` first (`make test` does)",
-        bin.display()
-    );
-    bin
-}
-
-/// The three services as separate processes, killed on drop.
-struct Stack {
-    env: Vec<(String, String)>,
-    children: Vec<Child>,
-    logs: tempfile::TempDir,
-    /// `/metrics` ports of crawler, extractor and storage.
-    metrics_ports: Vec<u16>,
-}
-
-impl Stack {
-    fn start(
-        nats: &NatsServer,
-        prefix: &str,
-        store_url: &str,
-        extra_env: &[(String, String)],
-    ) -> Stack {
-        let logs = tempfile::tempdir().unwrap();
-        let mut env: Vec<(String, String)> = vec![
-            ("CRAWLQ_NATS_URL".into(), nats.url()),
-            ("CRAWLQ_SUBJECT_PREFIX".into(), prefix.into()),
-            ("CRAWLQ_STORE_URL".into(), store_url.into()),
-            ("CRAWLQ_ALLOW_PRIVATE_NETWORKS".into(), "true".into()),
-            ("CRAWLQ_HOST_DELAY".into(), "0s".into()),
-            ("CRAWLQ_RETRY_BASE_DELAY".into(), "500ms".into()),
-            ("CRAWLQ_INDEX_FLUSH_INTERVAL".into(), "200ms".into()),
-        ];
-        env.extend(extra_env.iter().cloned());
-        let metrics_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let children = ["crawler", "extractor", "storage"]
-            .iter()
-            .zip(&metrics_ports)
-            .map(|(svc, port)| {
-                let log = std::fs::File::create(logs.path().join(format!("{svc}.log"))).unwrap();
-                Command::new(binary())
-                    .arg(svc)
-                    .envs(env.iter().map(|(k, v)| (k, v)))
-                    .env("CRAWLQ_METRICS_ADDR", format!("127.0.0.1:{port}"))
-                    .stdout(Stdio::null())
-                    .stderr(log)
-                    .spawn()
-                    .expect("start crawlq service")
-            })
-            .collect();
-        Stack {
-            env,
-            children,
-            logs,
-            metrics_ports,
-        }
-    }
-
-    /// Runs a user command and returns its standard output.
-    async fn run(&self, args: &[&str]) -> String {
-        let out = tokio::process::Command::new(binary())
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .await
-            .expect("run crawlq");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "crawlq {args:?} failed: {}\n{stdout}\nlogs: {}",
-            String::from_utf8_lossy(&out.stderr),
-            self.log_tail()
-        );
-        stdout
-    }
-
-    fn log_tail(&self) -> String {
-        ["crawler", "extractor", "storage"]
-            .iter()
-            .map(|s| {
-                let text = std::fs::read_to_string(self.logs.path().join(format!("{s}.log")))
-                    .unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(15).collect();
-                format!(
-                    "--- {s}\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-async fn dead_letters(nats: &NatsServer, prefix: &str) -> Vec<DeadLetter> {
+async fn dead_letters(nats: &NatsServer, prefix: &str) -> Vec<crawlq_proto::v1::DeadLetter> {
     let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    read_stream(&js, &format!("{}_DLQ", prefix.to_uppercase()))
-        .await
-        .iter()
-        .map(|m| DeadLetter::decode(m.payload.as_slice()).unwrap())
-        .collect()
-}
-
-fn archive_keys(root: &Path) -> BTreeSet<String> {
-    fn walk(dir: &Path, root: &Path, out: &mut BTreeSet<String>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, root, out);
-            } else {
-                out.insert(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    walk(root, root, &mut out);
-    out
+    crawlq_e2e::dead_letters(&js, prefix).await
 }
 
 fn submit_args(base: &str) -> Vec<String> {
@@ -346,13 +213,8 @@ async fn check_monitoring_queries_against_scrapes(stack: &Stack) {
     // Labels Prometheus attaches at scrape time, not the service.
     const TARGET_LABELS: &[&str] = &["namespace", "pod", "job", "instance"];
     let mut series = Vec::new();
-    for port in &stack.metrics_ports {
-        let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    for idx in 0..stack.procs.len() {
+        let text = stack.scrape(idx).await.expect("scrape /metrics");
         series.extend(parse_exposition(&text));
     }
     let monitoring = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/monitoring");

@@ -12,9 +12,23 @@ pub const DEFAULT_STRIP: &[&str] = &[
     "utm_*", "fbclid", "gclid", "dclid", "msclkid", "mc_eid", "yclid",
 ];
 
+/// Longer URLs are refused: no real article URL comes close, and servers
+/// commonly reject anything over 8 KiB.
+pub const MAX_URL_BYTES: usize = 8192;
+
 /// Parses and normalises `raw`; only http and https are accepted.
 pub fn normalize(raw: &str, strip: &[String]) -> Result<Url, CrawlError> {
     let raw = raw.trim();
+    if raw.len() > MAX_URL_BYTES {
+        let mut end = 200;
+        while !raw.is_char_boundary(end) {
+            end -= 1;
+        }
+        return Err(CrawlError::InvalidUrl(
+            format!("{}…", &raw[..end]),
+            format!("{} bytes long; the limit is {MAX_URL_BYTES}", raw.len()),
+        ));
+    }
     let mut url =
         Url::parse(raw).map_err(|e| CrawlError::InvalidUrl(raw.to_string(), e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -102,5 +116,26 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod limits {
+    use super::*;
+
+    #[test]
+    fn overlong_urls_are_refused_with_a_short_error() {
+        let raw = format!("http://example.com/{}", "a".repeat(900_000));
+        let err = normalize(&raw, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("900019 bytes long"),
+            "{}",
+            &err[..200.min(err.len())]
+        );
+        assert!(
+            err.len() < 1000,
+            "the error does not carry the URL: {}",
+            err.len()
+        );
     }
 }

@@ -136,6 +136,7 @@ impl Runtime {
             },
             pull_expires: Duration::from_secs(2),
             shutdown_grace: self.common.shutdown_grace,
+            max_payload: self.client.server_info().max_payload,
         };
         worker::run(
             self.js.clone(),

@@ -177,6 +177,8 @@ pub struct WorkerConfig {
     pub pull_expires: Duration,
     /// Time in-flight work gets to finish once `stop` fires.
     pub shutdown_grace: Duration,
+    /// The server's largest message, which dead letters must fit in.
+    pub max_payload: usize,
 }
 
 /// Runs the loop, pulling only while `gate` is ready, until `stop` is
@@ -468,10 +470,10 @@ async fn dead_letter<H: Handler>(
 ) {
     let stage = cfg.stage.as_str();
     let described = handler.describe(delivery);
-    let letter = DeadLetter {
+    let mut letter = DeadLetter {
         stage: stage.to_string(),
         reason: reason.to_string(),
-        error: error.to_string(),
+        error: clip(error, 4096),
         delivery_count: delivery.delivered,
         original_subject: delivery.subject.clone(),
         headers: delivery
@@ -483,9 +485,22 @@ async fn dead_letter<H: Handler>(
             .collect(),
         payload: delivery.payload.to_vec(),
         failed_at: crate::now_ms(),
-        url: described.url.clone(),
-        request_id: described.request_id,
+        url: clip(&described.url, 2048),
+        request_id: clip(&described.request_id, 256),
     };
+    // The letter must fit in one NATS message, or it could never be
+    // published and the message would be retried forever: a payload that
+    // left no room is cut, and the error says so.
+    let overhead = crawlq_proto::Message::encoded_len(&letter) - letter.payload.len();
+    let room = cfg.max_payload.saturating_sub(overhead + 1024);
+    if letter.payload.len() > room {
+        let full = letter.payload.len();
+        letter.payload.truncate(room);
+        letter.error = format!(
+            "{} (payload cut from {full} to {room} bytes to fit the dead-letter stream)",
+            letter.error
+        );
+    }
     // One dead letter per stream message, even if this runs twice.
     let out = Outgoing::protobuf(cfg.topology.dlq(cfg.stage), &letter)
         .with_msg_id(format!("dlq:{stream}:{}", delivery.stream_sequence));
@@ -513,9 +528,28 @@ async fn dead_letter<H: Handler>(
     }
 }
 
+/// `s`, cut to at most `max` bytes at a character boundary, with `…`.
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max - 3;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_cuts_at_char_boundaries() {
+        assert_eq!(clip("short", 10), "short");
+        let cut = clip(&"é".repeat(100), 11);
+        assert!(cut.len() <= 11 && cut.ends_with('…'), "{cut}");
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

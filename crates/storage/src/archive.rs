@@ -149,10 +149,20 @@ impl Archive {
                 keys.push(key);
             }
         }
-        let version_key = layout::version(&r.host, &r.id, r.fetched_at, &r.content_sha256);
-        self.create_immutable(&version_key, Bytes::from(md.clone()), &r.content_sha256)
-            .await
-            .map_err(Attempt::Failed)?;
+        // An attempt that died between writing the version and committing
+        // the JSON (a crash, a kill -9) left this content's version object
+        // behind, perhaps under another fetch time: adopt it rather than
+        // archive the same content twice.
+        let version_key = match self.find_version(r).await.map_err(Attempt::Failed)? {
+            Some(key) => key,
+            None => {
+                let key = layout::version(&r.host, &r.id, r.fetched_at, &r.content_sha256);
+                self.create_immutable(&key, Bytes::from(md.clone()), &r.content_sha256)
+                    .await
+                    .map_err(Attempt::Failed)?;
+                key
+            }
+        };
         keys.push(version_key.clone());
 
         let newest = versions.iter().all(|v| r.fetched_at >= v.fetched_at);
@@ -240,6 +250,24 @@ impl Archive {
 
     /// Creates an object that must never change. If it exists already (a
     /// retried create), its bytes must equal ours.
+    /// The key of an existing version object with `r`'s content, if any.
+    async fn find_version(&self, r: &SnapshotRecord) -> Result<Option<String>, StorageError> {
+        use futures::TryStreamExt;
+        let dir = layout::versions_dir(&r.host, &r.id);
+        let suffix = layout::version_suffix(&r.content_sha256);
+        let listed: Vec<_> = self
+            .store
+            .inner
+            .list(Some(&Path::from(dir.as_str())))
+            .try_collect()
+            .await
+            .map_err(|e| store_err("list", &dir, e))?;
+        Ok(listed
+            .into_iter()
+            .map(|o| o.location.to_string())
+            .find(|k| k.ends_with(&suffix)))
+    }
+
     async fn create_immutable(
         &self,
         key: &str,

@@ -37,6 +37,16 @@ pub fn latest_json(host: &str, id: &str) -> String {
     format!("articles/{}/{id}.json", host_segment(host))
 }
 
+/// `versions/{host}/{id}/`: the folder of an article's versions.
+pub fn versions_dir(host: &str, id: &str) -> String {
+    format!("versions/{}/{id}/", host_segment(host))
+}
+
+/// The end of every version key holding content `sha`: `-{sha16}.md`.
+pub fn version_suffix(sha: &str) -> String {
+    format!("-{}.md", &sha[..sha.len().min(16)])
+}
+
 /// `versions/{host}/{id}/{fetched_at}-{sha16}.md`
 pub fn version(host: &str, id: &str, fetched_at: i64, sha: &str) -> String {
     format!(

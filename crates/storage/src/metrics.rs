@@ -33,7 +33,7 @@ pub fn describe() {
     for outcome in ["new", "changed", "unchanged"] {
         metrics::counter!(WRITES, "outcome" => outcome).increment(0);
     }
-    for op in ["get", "put"] {
+    for op in ["get", "put", "list"] {
         metrics::counter!(STORE_ERRORS, "op" => op).increment(0);
     }
 }

@@ -438,3 +438,39 @@ async fn wrong_s3_credentials_give_a_clear_error_and_not_ready() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_version_left_by_a_crashed_attempt_is_adopted_not_duplicated() {
+    // A storage process wrote the version of fetch 1 and died before
+    // committing the JSON; the crawler's redelivery fetched the same
+    // content again (fetch 2, another fetch time).
+    let dir = tempfile::tempdir().unwrap();
+    let store = crawlq_runtime::store::open(dir.path().to_str().unwrap()).unwrap();
+    let url = "https://news.example/2024/01/02/story";
+    let first = record(url, "Story", "<p>Same words both times.</p>", 1_000);
+    let orphan = crawlq_storage::layout::version(
+        &first.host,
+        &first.id,
+        first.fetched_at,
+        &first.content_sha256,
+    );
+    let md = crawlq_extractor::render::render(&first);
+    std::fs::create_dir_all(dir.path().join(&orphan).parent().unwrap()).unwrap();
+    std::fs::write(dir.path().join(&orphan), md).unwrap();
+
+    let archive = crawlq_storage::Archive::new(store.clone(), false);
+    let second = record(url, "Story", "<p>Same words both times.</p>", 2_000);
+    let w = archive.write(&second).await.unwrap();
+    assert_eq!(w.outcome, StoreOutcome::New);
+    assert_eq!(w.keys.first(), Some(&orphan), "the orphan is adopted");
+    let versions = std::fs::read_dir(dir.path().join(&orphan).parent().unwrap())
+        .unwrap()
+        .count();
+    assert_eq!(versions, 1, "one version object for one content");
+    // The record points at it, and it reads back.
+    let at = read::locate(&store, url).await.unwrap();
+    assert!(read::markdown(&store, &at, Some(1))
+        .await
+        .unwrap()
+        .contains("Same words both times."));
+}

@@ -3,10 +3,12 @@
 //! - [`NatsServer`]: a real `nats-server -js` with a temp store dir, killed on drop.
 //! - [`S3Server`]: a real `s3s-fs` S3 server with a temp root, killed on drop.
 //! - [`HttpFixture`]: an axum router served on 127.0.0.1.
+//! - [`news_site`]: thousands of generated 30–80 KB article pages over several loopback hosts.
 //! - [`unique_prefix`]: a random subject prefix so tests can run in parallel.
 
 mod http;
 mod nats;
+pub mod news_site;
 mod s3;
 pub mod sample_site;
 

@@ -42,6 +42,11 @@ impl S3Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The folder the server keeps buckets in (`{root}/{bucket}/{key}`).
+    pub fn root(&self) -> &std::path::Path {
+        self.root.path()
+    }
+
     /// The environment an S3 client needs to reach this server.
     pub fn env(&self) -> Vec<(String, String)> {
         [

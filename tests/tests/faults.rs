@@ -1,0 +1,330 @@
+//! The fault suite (`make test-faults`): the real pipeline on a 2,000-page
+//! local news site while processes crash, stop and restart, nats-server
+//! dies and the S3 server goes away. After each scenario a ledger accounts
+//! for every submitted URL: stored, not modified, or dead-lettered with a
+//! reason. `lost` (no end state) and `duplicates` (extra versions in the
+//! store) must be 0, and no archived record may be corrupt.
+//!
+//! These tests are `#[ignore]`d so `make test` stays quick; `make
+//! test-faults` runs them one at a time and writes their ledgers to
+//! `$CRAWLQ_FAULTS_REPORT`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use crawlq_e2e::{dead_letters, redeliveries, report, stream_len, Ledger, Stack, SERVICES};
+use crawlq_testkit::news_site::NewsSite;
+use crawlq_testkit::{unique_prefix, NatsServer, S3Server};
+use rand::RngExt as _;
+
+fn pages() -> u64 {
+    std::env::var("CRAWLQ_FAULT_PAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
+
+/// Time every scenario gets to settle after its fault.
+const SETTLE: Duration = Duration::from_secs(300);
+
+/// One scenario's world: site, nats-server, services, submitted URLs.
+struct World {
+    site: NewsSite,
+    nats: NatsServer,
+    s3: Option<S3Server>,
+    prefix: String,
+    stack: Stack,
+    js: jetstream::Context,
+    urls: Vec<String>,
+    archive: PathBuf,
+    _local: Option<tempfile::TempDir>,
+    started: Instant,
+}
+
+impl World {
+    async fn start(on_s3: bool, extra_env: &[(&str, &str)]) -> World {
+        let site = NewsSite::serve(8).await;
+        let nats = NatsServer::start().await;
+        let prefix = unique_prefix();
+        let mut env: Vec<(String, String)> = [
+            // Redeliver quickly after a crash; in-progress acks keep slow
+            // work alive.
+            ("CRAWLQ_ACK_WAIT", "5s"),
+            ("CRAWLQ_HOST_CONCURRENCY", "4"),
+            ("CRAWLQ_SHUTDOWN_GRACE", "10s"),
+        ]
+        .iter()
+        .chain(extra_env)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let (s3, local, store_url, archive) = if on_s3 {
+            let s3 = S3Server::start("archive").await;
+            env.extend(s3.env());
+            let archive = s3.root().join("archive/faults");
+            (Some(s3), None, "s3://archive/faults".to_string(), archive)
+        } else {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().to_path_buf();
+            let url = path.to_str().unwrap().to_string();
+            (None, Some(dir), url, path)
+        };
+        let stack = Stack::start(&nats, &prefix, &store_url, &env);
+        let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let urls = site.urls(pages());
+        World {
+            site,
+            nats,
+            s3,
+            prefix,
+            stack,
+            js,
+            urls,
+            archive,
+            _local: local,
+            started: Instant::now(),
+        }
+    }
+
+    /// Submits every URL (and `extra` lines) with `crawlq submit -f`.
+    async fn submit(&mut self, extra: &[String]) {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut lines = self.urls.clone();
+        lines.extend(extra.iter().cloned());
+        std::fs::write(file.path(), lines.join("\n")).unwrap();
+        let out = self
+            .stack
+            .run(&["submit", "-f", file.path().to_str().unwrap()])
+            .await;
+        assert!(out.contains(&format!("accepted {}", lines.len())), "{out}");
+        self.started = Instant::now();
+    }
+
+    /// Waits until `fraction` of the URLs are stored.
+    async fn wait_progress(&self, fraction: f64) {
+        let want = (self.urls.len() as f64 * fraction) as u64;
+        let stream = format!("{}_STORED", self.prefix.to_uppercase());
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while stream_len(&self.js, &stream).await < want {
+            assert!(
+                Instant::now() < deadline,
+                "no progress: {}",
+                self.stack.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn settle(&self) -> Ledger {
+        Ledger::settle(&self.js, &self.prefix, &self.urls, &self.archive, SETTLE).await
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+}
+
+fn assert_clean(name: &str, l: &Ledger, stack: &Stack) {
+    assert_eq!(l.lost, 0, "{name}: lost URLs: {l:?}\n{}", stack.log_tail());
+    assert_eq!(l.duplicates, 0, "{name}: duplicate versions: {l:?}");
+    assert_eq!(l.corrupt, 0, "{name}: corrupt records: {l:?}");
+    assert_eq!(l.conflicting, 0, "{name}: stored and dead-lettered: {l:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault suite: make test-faults"]
+async fn kill_9_each_service_five_times() {
+    let mut w = World::start(false, &[]).await;
+    w.submit(&[]).await;
+    w.wait_progress(0.05).await;
+    let mut rng = rand::rng();
+    let mut kills = 0;
+    for round in 0..5 {
+        for service in SERVICES {
+            tokio::time::sleep(Duration::from_millis(rng.random_range(300..1500))).await;
+            let idx = w.stack.current(service);
+            w.stack.kill9(idx);
+            kills += 1;
+            let new = w.stack.spawn(service);
+            assert!(
+                w.stack.wait_ready(new, Duration::from_secs(30)).await,
+                "round {round}: {service} did not come back"
+            );
+        }
+    }
+    let killed_at = w.elapsed();
+    let l = w.settle().await;
+    report(
+        "kill -9 crawler, extractor, storage, 5 times each",
+        &l,
+        serde_json::json!({ "kills": kills, "faults_done_at_s": killed_at, "settled_s": w.elapsed() }),
+    );
+    assert_clean("kill -9", &l, &w.stack);
+    assert_eq!(l.stored, w.urls.len(), "{l:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault suite: make test-faults"]
+async fn kill_9_nats_server_then_restart_on_the_same_store() {
+    let mut w = World::start(false, &[]).await;
+    w.submit(&[]).await;
+    w.wait_progress(0.3).await;
+    w.nats.kill();
+    let down = Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    w.nats.restart().await;
+    let outage = down.elapsed().as_secs_f64();
+    // The test's own connection reconnects like the services do.
+    let l = w.settle().await;
+    report(
+        "kill -9 nats-server, restart on the same store dir",
+        &l,
+        serde_json::json!({ "outage_s": outage, "settled_s": w.elapsed() }),
+    );
+    assert_clean("nats kill", &l, &w.stack);
+    assert_eq!(l.stored, w.urls.len(), "{l:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault suite: make test-faults"]
+async fn s3_server_down_for_30_seconds() {
+    let mut w = World::start(true, &[]).await;
+    w.submit(&[]).await;
+    w.wait_progress(0.2).await;
+    let s3 = w.s3.as_mut().unwrap();
+    s3.stop();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    s3.restart().await;
+    let l = w.settle().await;
+    let dlq = dead_letters(&w.js, &w.prefix).await.len();
+    report(
+        "S3 server (s3s-fs) stopped for 30 s",
+        &l,
+        serde_json::json!({ "outage_s": 30, "dead_letters": dlq, "settled_s": w.elapsed() }),
+    );
+    assert_clean("s3 outage", &l, &w.stack);
+    assert_eq!(
+        l.stored,
+        w.urls.len(),
+        "an outage is waited out, not dead-lettered: {l:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault suite: make test-faults"]
+async fn sigstop_a_storage_replica_beyond_the_ack_wait() {
+    let mut w = World::start(false, &[]).await;
+    let second = w.stack.spawn("storage");
+    assert!(w.stack.wait_ready(second, Duration::from_secs(30)).await);
+    w.submit(&[]).await;
+    w.wait_progress(0.2).await;
+    let victim = w.stack.current("storage");
+    w.stack.signal(victim, "STOP");
+    // Three times the 5 s ack wait: its messages go to the other replica,
+    // then it wakes up and finishes them too.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    w.stack.signal(victim, "CONT");
+    let l = w.settle().await;
+    report(
+        "SIGSTOP one of two storage replicas for 15 s (ack wait 5 s)",
+        &l,
+        serde_json::json!({ "stopped_s": 15, "settled_s": w.elapsed() }),
+    );
+    assert_clean("sigstop", &l, &w.stack);
+    assert_eq!(l.stored, w.urls.len(), "{l:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault suite: make test-faults"]
+async fn poison_messages_are_dead_lettered_while_the_rest_flows() {
+    let mut w = World::start(false, &[]).await;
+    let poison_url = w.site.poison_url();
+    w.submit(std::slice::from_ref(&poison_url)).await;
+    // Garbage protobuf and an oversized text message on the intake.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Content-Type", "application/protobuf");
+    let subject = format!("{}.urls", w.prefix);
+    w.js.publish_with_headers(
+        subject.clone(),
+        headers,
+        vec![0xff, 0x13, 0x00, 0x9c].into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let huge = format!("http://127.0.0.1/{}", "a".repeat(900_000));
+    w.js.publish(subject, huge.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let mut all = w.urls.clone();
+    all.push(poison_url.clone());
+    let l = Ledger::settle(&w.js, &w.prefix, &all, &w.archive, SETTLE).await;
+    let letters = dead_letters(&w.js, &w.prefix).await;
+    let reasons: Vec<(String, String)> = letters
+        .iter()
+        .map(|d| (d.stage.clone(), d.reason.clone()))
+        .collect();
+    report(
+        "poison: garbage protobuf, a 900 KB line, a page the extractor refuses",
+        &l,
+        serde_json::json!({ "dead_letters": reasons, "settled_s": w.elapsed() }),
+    );
+    assert_clean("poison", &l, &w.stack);
+    assert_eq!(l.stored, w.urls.len(), "everything else flowed: {l:?}");
+    assert_eq!(l.dead.get("pathological_html"), Some(&1), "{l:?}");
+    assert_eq!(letters.len(), 3, "{reasons:?}");
+    assert!(
+        letters
+            .iter()
+            .all(|d| !d.reason.is_empty() && !d.error.is_empty()),
+        "{letters:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault suite: make test-faults"]
+async fn graceful_rolling_restart_causes_no_redeliveries() {
+    let mut w = World::start(false, &[]).await;
+    w.submit(&[]).await;
+    w.wait_progress(0.1).await;
+    let mut seen = 0u64;
+    for service in SERVICES {
+        // Like a Deployment with maxSurge 1, maxUnavailable 0: the new pod
+        // is ready before the old one gets SIGTERM.
+        let old = w.stack.current(service);
+        let new = w.stack.spawn(service);
+        assert!(w.stack.wait_ready(new, Duration::from_secs(30)).await);
+        w.stack.signal(old, "TERM");
+        let mut last = 0;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(text) = w.stack.scrape(old).await {
+                last = redeliveries(&text);
+            }
+            if w.stack.wait_exit(old, Duration::from_millis(100)).await {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{service} did not drain in 30 s");
+        }
+        seen += last;
+    }
+    let rolled_at = w.elapsed();
+    let l = w.settle().await;
+    for idx in 0..w.stack.procs.len() {
+        if w.stack.procs[idx].pid() != 0 {
+            seen += w.stack.scrape(idx).await.map_or(0, |t| redeliveries(&t));
+        }
+    }
+    report(
+        "graceful rolling restart (SIGTERM) of each service under load",
+        &l,
+        serde_json::json!({ "redeliveries": seen, "rolled_at_s": rolled_at, "settled_s": w.elapsed() }),
+    );
+    assert_clean("rolling restart", &l, &w.stack);
+    assert_eq!(l.stored, w.urls.len(), "{l:?}");
+    assert_eq!(seen, 0, "a graceful restart redelivers nothing");
+}
