@@ -48,8 +48,9 @@ lint: ## cargo fmt --check and clippy -D warnings
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-bench: deps ## Benchmarks; writes bench/RESULTS.md
+bench: deps ## Benchmarks; writes bench/RESULTS.md and bench/PIPELINE.md
 	tests/bench/bench.sh
+	tests/bench/pipeline.sh
 
 deploy-check: ## Render and validate deploy/ (kustomize, kubernetes-validate, checkov, promtool)
 	deploy/check.sh

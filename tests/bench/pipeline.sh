@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make bench`, part 2: the whole pipeline on a generated news site against
+# a Scrapy + trafilatura spider on the same pages, in the same run; growth
+# at several sizes; and the ceilings of the parts (HTTP server, nats-server,
+# parsing). Writes bench/work/pipeline.jsonl and bench/PIPELINE.md.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+WORK="$ROOT/bench/work"
+SIZES="${BENCH_PAGES:-1000,10000,50000}"
+BASELINE_PAGES="${BENCH_BASELINE_PAGES:-10000}"
+cd "$ROOT"
+mkdir -p "$WORK"
+cargo build --release -q -p crawlq -p crawlq-testkit --bins
+if ! "$WORK/venv/bin/python" -c "import scrapy, trafilatura" 2>/dev/null; then
+  python3 -m venv "$WORK/venv"
+  "$WORK/venv/bin/pip" install -q "trafilatura==2.0.0" lxml_html_clean "scrapy==2.13.3"
+fi
+OUT="$WORK/pipeline.jsonl"
+: > "$OUT"
+
+# crawlq pipeline at each size, then the HTTP and NATS ceilings.
+BENCH_OUT="$OUT" BENCH_PAGES="$SIZES" CRAWLQ_BIN="$ROOT/target/release/crawlq" \
+  cargo test --release -q -p crawlq-e2e --test pipeline_bench -- --ignored --nocapture
+
+# Scrapy on the same site and pages.
+URLS="$WORK/urls.txt"
+coproc SITE { exec "$ROOT/target/release/crawlq-news-site" 8 "$BASELINE_PAGES" "$URLS"; }
+read -r _port <&"${SITE[0]}"
+rm -rf "$WORK/scrapy-out"
+line=$("$WORK/venv/bin/python" tests/bench/scrapy_bench.py "$URLS" "$WORK/scrapy-out")
+kill "$SITE_PID"; wait "$SITE_PID" 2>/dev/null || true
+echo "{\"kind\": \"scrapy\", \"result\": $line}" >> "$OUT"
+
+# Parsing alone: one thread, 500 generated pages.
+rm -rf "$WORK/pages" && mkdir -p "$WORK/pages"
+for n in $(seq 1 500); do "$ROOT/target/release/crawlq-news-site" page "$n" > "$WORK/pages/$n.html"; done
+rate=$("$ROOT/target/release/crawlq" extract-bench "$WORK/pages" 2>&1 >/dev/null | sed -n 's/.*: \([0-9.]*\) pages\/s.*/\1/p')
+echo "{\"kind\": \"parse_ceiling\", \"result\": {\"pages\": 500, \"pages_per_s_one_thread\": $rate}}" >> "$OUT"
+
+python3 tests/bench/pipeline_report.py "$OUT" > "$ROOT/bench/PIPELINE.md"
+cat "$ROOT/bench/PIPELINE.md"

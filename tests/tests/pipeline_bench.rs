@@ -1,0 +1,261 @@
+//! The pipeline benchmark and the ceilings of its parts, run by `make
+//! bench` (tests/bench/pipeline.sh) with release binaries: this harness
+//! only starts processes, submits, waits and reads NATS.
+//!
+//! For each size in `$BENCH_PAGES` (default 1000,10000): nats-server, the
+//! generated news site (`crawlq-news-site`, 8 loopback hosts, 30–80 KB
+//! pages) and the three services on a local folder; all URLs submitted at
+//! once with `crawlq submit -f`; done when every URL is stored. Then, in
+//! the same run, the raw capacity of the parts: the HTTP server alone
+//! (fetching every page, 64 at a time), nats-server alone (publishing and
+//! consuming-with-acks 50 KB messages). Results are JSON lines in
+//! `$BENCH_OUT`.
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, stream};
+use crawlq_e2e::{report, stream_len, Ledger, Stack};
+use crawlq_testkit::{unique_prefix, NatsServer};
+use futures::StreamExt;
+
+fn release_bin(name: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release");
+    root.join(name).to_string_lossy().into_owned()
+}
+
+/// The news site as its own (release) process; kills it on drop.
+struct Site {
+    child: std::process::Child,
+    urls_file: tempfile::NamedTempFile,
+    urls: Vec<String>,
+}
+
+impl Site {
+    fn start(pages: u64) -> Site {
+        let urls_file = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new(release_bin("crawlq-news-site"))
+            .args(["8", &pages.to_string(), urls_file.path().to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("target/release/crawlq-news-site (make build)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.trim().parse::<u16>().is_ok(), "site port: {line}");
+        let urls = std::fs::read_to_string(urls_file.path())
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        Site {
+            child,
+            urls_file,
+            urls,
+        }
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn emit(kind: &str, value: serde_json::Value) {
+    eprintln!("{kind}: {value}");
+    if let Some(path) = std::env::var_os("BENCH_OUT") {
+        use std::io::Write;
+        let mut f = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(
+            f,
+            "{}",
+            serde_json::json!({ "kind": kind, "result": value })
+        )
+        .unwrap();
+    }
+}
+
+async fn pipeline(pages: u64) {
+    let site = Site::start(pages);
+    let nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let archive = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        ("CRAWLQ_HOST_CONCURRENCY", "4"),
+        ("CRAWLQ_LOG_FORMAT", "json"),
+        ("RUST_LOG", "warn"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let stack = Stack::start(&nats, &prefix, archive.path().to_str().unwrap(), &env);
+    for i in 0..stack.procs.len() {
+        assert!(stack.wait_ready(i, Duration::from_secs(30)).await);
+    }
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let started = Instant::now();
+    let t0 = time_now_ns();
+    stack
+        .run(&["submit", "-f", site.urls_file.path().to_str().unwrap()])
+        .await;
+    let stored_stream = format!("{}_STORED", prefix.to_uppercase());
+    while stream_len(&js, &stored_stream).await < pages {
+        assert!(
+            started.elapsed() < Duration::from_secs(3600),
+            "{}",
+            stack.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let rss: Vec<(String, f64)> = stack
+        .procs
+        .iter()
+        .map(|p| (p.service.to_string(), peak_rss_mib(p.pid())))
+        .collect();
+    // Submit-to-stored latency from the stored events' stream timestamps.
+    let s = js.get_stream(&stored_stream).await.unwrap();
+    let mut lat = Vec::with_capacity(pages as usize);
+    for seq in 1..=pages {
+        if let Ok(m) = s.get_raw_message(seq).await {
+            lat.push((m.time.unix_timestamp_nanos() - t0) as f64 / 1e9);
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    let ledger = Ledger::take(&js, &prefix, &site.urls, archive.path()).await;
+    report(&format!("pipeline {pages}"), &ledger, serde_json::json!({}));
+    emit(
+        "pipeline",
+        serde_json::json!({
+            "pages": pages,
+            "wall_s": wall,
+            "pages_per_s": pages as f64 / wall,
+            "latency_p50_s": percentile(&lat, 0.5),
+            "latency_p99_s": percentile(&lat, 0.99),
+            "peak_rss_mib": rss,
+            "lost": ledger.lost,
+            "duplicates": ledger.duplicates,
+            "stored": ledger.stored,
+        }),
+    );
+}
+
+fn time_now_ns() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i128
+}
+
+/// The HTTP server alone: every page fetched, 64 at a time.
+async fn http_ceiling(pages: u64) {
+    let site = Site::start(pages);
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let bytes: usize = futures::stream::iter(site.urls.clone())
+        .map(|u| {
+            let c = client.clone();
+            async move { c.get(u).send().await.unwrap().bytes().await.unwrap().len() }
+        })
+        .buffer_unordered(64)
+        .fold(0, |a, b| async move { a + b })
+        .await;
+    let secs = started.elapsed().as_secs_f64();
+    emit(
+        "http_ceiling",
+        serde_json::json!({ "pages": pages, "pages_per_s": pages as f64 / secs, "mib": bytes as f64 / 1048576.0 }),
+    );
+}
+
+/// nats-server alone: 50 KB messages published to a file stream, then
+/// consumed with an ack each.
+async fn nats_ceiling(messages: u64) {
+    let nats = NatsServer::start().await;
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    js.create_stream(stream::Config {
+        name: "CEIL".into(),
+        subjects: vec!["ceil".into()],
+        retention: stream::RetentionPolicy::WorkQueue,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let body = bytes::Bytes::from(vec![b'x'; 50_000]);
+    let started = Instant::now();
+    let mut acks = Vec::new();
+    for _ in 0..messages {
+        acks.push(js.publish("ceil", body.clone()).await.unwrap());
+        if acks.len() >= 256 {
+            for a in acks.drain(..) {
+                a.await.unwrap();
+            }
+        }
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+    let publish_s = started.elapsed().as_secs_f64();
+    let c = js
+        .get_stream("CEIL")
+        .await
+        .unwrap()
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some("c".into()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            max_ack_pending: 1024,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut msgs = c.messages().await.unwrap().take(messages as usize);
+    while let Some(m) = msgs.next().await {
+        m.unwrap().ack().await.unwrap();
+    }
+    let consume_s = started.elapsed().as_secs_f64();
+    emit(
+        "nats_ceiling",
+        serde_json::json!({
+            "messages": messages,
+            "publish_per_s": messages as f64 / publish_s,
+            "consume_ack_per_s": messages as f64 / consume_s,
+        }),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: make bench"]
+async fn pipeline_and_ceilings() {
+    let sizes: Vec<u64> = std::env::var("BENCH_PAGES")
+        .unwrap_or_else(|_| "1000,10000".into())
+        .split(',')
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    for &n in &sizes {
+        pipeline(n).await;
+    }
+    http_ceiling(10_000).await;
+    nats_ceiling(10_000).await;
+}
