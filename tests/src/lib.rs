@@ -90,6 +90,15 @@ impl Stack {
         stack
     }
 
+    /// A stack with no process yet (for user commands alone).
+    pub fn empty() -> Stack {
+        Stack {
+            env: Vec::new(),
+            procs: Vec::new(),
+            logs: tempfile::tempdir().unwrap(),
+        }
+    }
+
     /// Starts another process of `service`; returns its index in `procs`.
     pub fn spawn(&mut self, service: &'static str) -> usize {
         let idx = self.procs.len();

@@ -345,3 +345,31 @@ async fn dlq_replay_of_a_fixed_failure_stores_the_page() {
         "replayed letters are removed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_publishes_more_urls_than_the_clients_ack_window() {
+    // async-nats blocks a publish once 5,000 acknowledgements are pending;
+    // a submit that awaited them only at the end hung at URL 5,001.
+    let nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let mut stack = Stack::empty();
+    stack.env = vec![
+        ("CRAWLQ_NATS_URL".into(), nats.url()),
+        ("CRAWLQ_SUBJECT_PREFIX".into(), prefix.clone()),
+    ];
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let urls: Vec<String> = (0..12_000)
+        .map(|i| format!("https://news.example/story-{i}"))
+        .collect();
+    std::fs::write(file.path(), urls.join("\n")).unwrap();
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        stack.run(&["submit", "-f", file.path().to_str().unwrap()]),
+    )
+    .await
+    .expect("submit finished");
+    assert!(out.contains("accepted 12000"), "{out}");
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let stream = format!("{}_URLS", prefix.to_uppercase());
+    assert_eq!(crawlq_e2e::stream_len(&js, &stream).await, 12_000);
+}

@@ -26,7 +26,7 @@ fn pages() -> u64 {
 }
 
 /// Time every scenario gets to settle after its fault.
-const SETTLE: Duration = Duration::from_secs(300);
+const SETTLE: Duration = Duration::from_secs(600);
 
 /// One scenario's world: site, nats-server, services, submitted URLs.
 struct World {

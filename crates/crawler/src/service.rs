@@ -231,24 +231,10 @@ impl CrawlHandler {
     /// Turns an intake message into requests: a protobuf `CrawlRequest`, or
     /// plain text with one URL per line.
     fn intake(&self, d: &Delivery) -> Result<Vec<CrawlRequest>, CrawlError> {
-        if d.is_protobuf() {
-            let r = CrawlRequest::decode(d.payload.clone())
-                .map_err(|e| CrawlError::BadMessage(format!("not a CrawlRequest: {e}")))?;
-            return Ok(vec![r]);
-        }
-        let text = std::str::from_utf8(&d.payload).map_err(|_| {
-            CrawlError::BadMessage(
-                "neither protobuf (no Content-Type header) nor UTF-8 text".into(),
-            )
-        })?;
-        let lines: Vec<&str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect();
-        if lines.is_empty() {
-            return Err(CrawlError::BadMessage("empty message".into()));
-        }
+        let lines = match parse_intake(&d.payload, d.is_protobuf())? {
+            Intake::Request(r) => return Ok(vec![*r]),
+            Intake::Lines(lines) => lines,
+        };
         Ok(lines
             .into_iter()
             .enumerate()
@@ -280,7 +266,9 @@ impl CrawlHandler {
                         original_subject: d.subject.clone(),
                         payload: r.url.clone().into_bytes(),
                         failed_at: crawlq_runtime::now_ms(),
-                        url: r.url.clone(),
+                        // The line itself is the payload; the URL field
+                        // stays short so the letter fits in one message.
+                        url: r.url.chars().take(2048).collect(),
                         request_id: r.request_id.clone(),
                         ..Default::default()
                     };
@@ -512,4 +500,36 @@ impl Handler for CrawlHandler {
 
 fn short_hash(s: &str) -> String {
     hex::encode(&Sha256::digest(s.as_bytes())[..12])
+}
+
+/// What an intake message asks for.
+#[derive(Debug, PartialEq)]
+pub enum Intake {
+    /// One protobuf `CrawlRequest`.
+    Request(Box<CrawlRequest>),
+    /// Plain text: the non-blank, non-comment lines, trimmed.
+    Lines(Vec<String>),
+}
+
+/// Parses an intake message: protobuf when its Content-Type says so, else
+/// UTF-8 text with one URL per line (`#` starts a comment line).
+pub fn parse_intake(payload: &[u8], is_protobuf: bool) -> Result<Intake, CrawlError> {
+    if is_protobuf {
+        let r = CrawlRequest::decode(payload)
+            .map_err(|e| CrawlError::BadMessage(format!("not a CrawlRequest: {e}")))?;
+        return Ok(Intake::Request(Box::new(r)));
+    }
+    let text = std::str::from_utf8(payload).map_err(|_| {
+        CrawlError::BadMessage("neither protobuf (no Content-Type header) nor UTF-8 text".into())
+    })?;
+    let lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect();
+    if lines.is_empty() {
+        return Err(CrawlError::BadMessage("empty message".into()));
+    }
+    Ok(Intake::Lines(lines))
 }

@@ -368,6 +368,27 @@ async fn bomb_stall_types_and_big_pages() {
         }
         Arc::new(gz.finish().unwrap())
     };
+    // The same trick with the other encodings reqwest decodes: 1 GiB of
+    // zeros as zstd, 64 MiB as brotli (both far past the 10 MiB cap).
+    let zstd_bomb = Arc::new({
+        let mut enc = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..1024 {
+            std::io::Write::write_all(&mut enc, &zeros).unwrap();
+        }
+        enc.finish().unwrap()
+    });
+    let brotli_bomb = Arc::new({
+        let mut out = Vec::new();
+        {
+            let mut enc = brotli::CompressorWriter::new(&mut out, 4096, 1, 22);
+            let zeros = vec![0u8; 1 << 20];
+            for _ in 0..64 {
+                std::io::Write::write_all(&mut enc, &zeros).unwrap();
+            }
+        }
+        out
+    });
     // 5 MiB of text that does not compress below the NATS payload limit.
     let big: Arc<String> = Arc::new({
         let mut s = String::from("<html><body><p>");
@@ -390,6 +411,32 @@ async fn bomb_stall_types_and_big_pages() {
                     move || async move {
                         (
                             [("content-type", "text/html"), ("content-encoding", "gzip")],
+                            bomb.as_ref().clone(),
+                        )
+                            .into_response()
+                    }
+                }),
+            )
+            .route(
+                "/bomb-zstd",
+                get({
+                    let bomb = zstd_bomb.clone();
+                    move || async move {
+                        (
+                            [("content-type", "text/html"), ("content-encoding", "zstd")],
+                            bomb.as_ref().clone(),
+                        )
+                            .into_response()
+                    }
+                }),
+            )
+            .route(
+                "/bomb-br",
+                get({
+                    let bomb = brotli_bomb.clone();
+                    move || async move {
+                        (
+                            [("content-type", "text/html"), ("content-encoding", "br")],
                             bomb.as_ref().clone(),
                         )
                             .into_response()
@@ -435,10 +482,17 @@ async fn bomb_stall_types_and_big_pages() {
     let nats = NatsServer::start().await;
     let c = Crawler::start(&nats, &["--respect-robots=false", "--max-deliveries=1"]).await;
     let rss_before = peak_rss_kib();
-    for path in ["/bomb", "/stall", "/file.pdf", "/big"] {
+    for path in [
+        "/bomb",
+        "/bomb-zstd",
+        "/bomb-br",
+        "/stall",
+        "/file.pdf",
+        "/big",
+    ] {
         c.submit(&site.url(path)).await;
     }
-    let dead = c.wait_dead(3).await;
+    let dead = c.wait_dead(5).await;
     let reason = |p: &str| {
         dead.iter()
             .find(|d| d.url.ends_with(p))
@@ -446,6 +500,8 @@ async fn bomb_stall_types_and_big_pages() {
             .unwrap_or_default()
     };
     assert_eq!(reason("/bomb"), "too_large");
+    assert_eq!(reason("/bomb-zstd"), "too_large");
+    assert_eq!(reason("/bomb-br"), "too_large");
     assert_eq!(reason("/stall"), "deadline_exceeded");
     assert_eq!(reason("/file.pdf"), "unsupported_content_type");
     assert!(
@@ -461,7 +517,7 @@ async fn bomb_stall_types_and_big_pages() {
     );
     assert_eq!(page.body_len as usize, big.len());
     let growth_mib = (peak_rss_kib().saturating_sub(rss_before)) / 1024;
-    eprintln!("peak RSS growth while crawling the bomb, the stall, the PDF and the 5 MiB page: {growth_mib} MiB");
+    eprintln!("peak RSS growth while crawling the gzip, zstd and brotli bombs, the stall, the PDF and the 5 MiB page: {growth_mib} MiB");
     assert!(
         growth_mib < 200,
         "peak RSS grew by {growth_mib} MiB while reading a 1 GiB bomb"

@@ -1,4 +1,4 @@
-//! Property tests for URL normalisation.
+//! Property tests for URL normalisation and intake parsing.
 
 use crawlq_crawler::normalize::{normalize, DEFAULT_STRIP};
 use proptest::prelude::*;
@@ -67,5 +67,52 @@ proptest! {
     #[test]
     fn arbitrary_text_never_panics(raw in "\\PC{0,80}") {
         let _ = normalize(&raw, &strip());
+    }
+}
+
+mod intake {
+    use crawlq_crawler::service::{parse_intake, Intake};
+    use crawlq_proto::v1::CrawlRequest;
+    use crawlq_proto::Message as _;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any bytes, either content type: a result or a clear error, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512), proto in any::<bool>()) {
+            let _ = parse_intake(&bytes, proto);
+        }
+
+        /// Text gives back exactly its non-blank, non-comment lines, trimmed,
+        /// whatever the line endings and padding.
+        #[test]
+        fn text_lines_round_trip(
+            lines in proptest::collection::vec("[a-z:/.0-9?=&-]{1,40}", 1..20),
+            noise in proptest::collection::vec((0usize..3, "[ \t]{0,3}"), 1..20),
+            crlf in any::<bool>(),
+        ) {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let mut text = String::new();
+            for (i, l) in lines.iter().enumerate() {
+                let (kind, pad) = &noise[i % noise.len()];
+                match kind {
+                    0 => text.push_str(&format!("{pad}{eol}")),
+                    1 => text.push_str(&format!("# a comment{eol}")),
+                    _ => {}
+                }
+                text.push_str(&format!("{pad}{l}{pad}{eol}"));
+            }
+            let want: Vec<String> = lines.iter().map(|l| l.trim().to_string()).collect();
+            prop_assert_eq!(parse_intake(text.as_bytes(), false).unwrap(), Intake::Lines(want));
+        }
+
+        /// A protobuf request comes back field for field.
+        #[test]
+        fn protobuf_requests_round_trip(url in "https?://[a-z]{1,10}\\.[a-z]{2,4}/[a-z0-9/]{0,20}", depth in 0u32..5, force in any::<bool>()) {
+            let r = CrawlRequest { url, max_depth: depth, force, request_id: "r1".into(), ..Default::default() };
+            prop_assert_eq!(parse_intake(&r.encode_to_vec(), true).unwrap(), Intake::Request(Box::new(r)));
+        }
     }
 }

@@ -224,3 +224,72 @@ async fn pages_feeds_and_poison_each_end_where_they_should() {
     stop.cancel();
     service.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn big_sitemaps_expanding_at_once_do_not_block_each_other() {
+    // Three 6,000-URL sitemaps handled concurrently publish 18,000
+    // requests: more acknowledgements than the NATS client lets one
+    // connection hold pending (5,000) if each handler awaited its own only
+    // at the end.
+    let nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let store = tempfile::tempdir().unwrap();
+    let cli = Cli::try_parse_from([
+        "x",
+        &format!("--nats-url={}", nats.url()),
+        &format!("--subject-prefix={prefix}"),
+        "--metrics-addr=127.0.0.1:0",
+        &format!("--store-url={}", store.path().display()),
+        "--concurrency=3",
+    ])
+    .unwrap();
+    let stop = CancellationToken::new();
+    let service = tokio::spawn(run(cli.config, stop.clone()));
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let up = prefix.to_uppercase();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            js.get_stream(format!("{up}_FETCHED")).await.is_ok()
+        })
+        .await
+    );
+    for s in 0..3 {
+        let mut xml = String::from(
+            r#"<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">"#,
+        );
+        for i in 0..6000 {
+            xml.push_str(&format!(
+                "<url><loc>https://news.example.com/s{s}/story-{i}</loc></url>"
+            ));
+        }
+        xml.push_str("</urlset>");
+        let page = fetched(
+            &format!("https://news.example.com/sitemap-{s}.xml"),
+            "application/xml",
+            xml.as_bytes(),
+            UrlKind::Sitemap,
+        );
+        js.publish(format!("{prefix}.fetched"), page.encode_to_vec().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let urls = format!("{up}_URLS");
+    let count = || async {
+        match js.get_stream(&urls).await {
+            Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
+            Err(_) => 0,
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(90), || async {
+            count().await == 18_000
+        })
+        .await,
+        "requests published: {}",
+        count().await
+    );
+    stop.cancel();
+    service.await.unwrap().unwrap();
+}

@@ -412,17 +412,29 @@ async fn with_progress<F: Future>(
     }
 }
 
-/// Publishes every message, then awaits every PubAck.
+/// PubAcks one handler leaves pending before awaiting them. The client
+/// blocks every publish once 5,000 are pending across the connection, so
+/// handlers that each held thousands (a sitemap expanding into 50,000
+/// requests, several at once) could block each other forever.
+const ACK_WINDOW: usize = 128;
+
+/// Publishes every message and awaits every PubAck, at most
+/// [`ACK_WINDOW`] in flight.
 async fn publish_all(js: &jetstream::Context, outgoing: Vec<Outgoing>) -> Result<u64, String> {
-    let mut acks = Vec::with_capacity(outgoing.len());
+    let n = outgoing.len() as u64;
+    let mut acks = Vec::with_capacity(outgoing.len().min(ACK_WINDOW));
     for out in outgoing {
         let ack = js
             .publish_with_headers(out.subject, out.headers, out.payload)
             .await
             .map_err(|e| e.to_string())?;
         acks.push(ack);
+        if acks.len() >= ACK_WINDOW {
+            for ack in acks.drain(..) {
+                ack.await.map_err(|e| e.to_string())?;
+            }
+        }
     }
-    let n = acks.len() as u64;
     for ack in acks {
         ack.await.map_err(|e| e.to_string())?;
     }

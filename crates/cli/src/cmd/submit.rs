@@ -15,6 +15,9 @@ use crawlq_runtime::Topology;
 
 use crate::cmd::progress::{Progress, Tally};
 
+/// Publishes in flight before `submit` waits for their acknowledgements.
+const ACK_WINDOW: usize = 1024;
+
 /// `crawlq submit`.
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
@@ -114,6 +117,14 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
                         .await?,
                 );
                 accepted += 1;
+                // The client caps acknowledgements in flight (5,000 by
+                // default) and blocks the next publish until one is
+                // awaited: collect them as we go.
+                if acks.len() >= ACK_WINDOW {
+                    for ack in acks.drain(..) {
+                        ack.await.context("intake publish not acknowledged")?;
+                    }
+                }
             }
             Err(why) => {
                 eprintln!("rejected {raw}: {why}");
