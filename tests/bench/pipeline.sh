@@ -6,14 +6,14 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 WORK="$ROOT/bench/work"
-SIZES="${BENCH_PAGES:-1000,10000,50000}"
+SIZES="${BENCH_PAGES:-10000-nofsync,1000,10000,50000}"
 BASELINE_PAGES="${BENCH_BASELINE_PAGES:-10000}"
 cd "$ROOT"
 mkdir -p "$WORK"
 cargo build --release -q -p crawlq -p crawlq-testkit --bins
 if ! "$WORK/venv/bin/python" -c "import scrapy, trafilatura" 2>/dev/null; then
   python3 -m venv "$WORK/venv"
-  "$WORK/venv/bin/pip" install -q "trafilatura==2.0.0" lxml_html_clean "scrapy==2.13.3"
+  "$WORK/venv/bin/pip" install -q "trafilatura==2.0.0" lxml_html_clean "scrapy==2.19.0"
 fi
 OUT="$WORK/pipeline.jsonl"
 : > "$OUT"

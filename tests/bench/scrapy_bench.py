@@ -24,7 +24,7 @@ done = {"pages": 0}
 class News(scrapy.Spider):
     name = "news"
 
-    def start_requests(self):
+    async def start(self):
         for u in urls:
             yield scrapy.Request(u, callback=self.parse, dont_filter=True)
 
@@ -42,7 +42,7 @@ process = CrawlerProcess(settings={
     "CONCURRENT_REQUESTS": 64,
     "CONCURRENT_REQUESTS_PER_DOMAIN": 4,
     "DOWNLOAD_DELAY": 0,
-    "LOG_LEVEL": "WARNING",
+    "LOG_LEVEL": os.environ.get("SCRAPY_LOG", "WARNING"),
     "TELNETCONSOLE_ENABLED": False,
     "COOKIES_ENABLED": False,
     "RETRY_ENABLED": True,

@@ -2,7 +2,8 @@
 //! bench` (tests/bench/pipeline.sh) with release binaries: this harness
 //! only starts processes, submits, waits and reads NATS.
 //!
-//! For each size in `$BENCH_PAGES` (default 1000,10000): nats-server, the
+//! For each size in `$BENCH_PAGES` (default 1000,10000; `N-nofsync` runs
+//! with `CRAWLQ_STORE_FSYNC=false`): nats-server, the
 //! generated news site (`crawlq-news-site`, 8 loopback hosts, 30–80 KB
 //! pages) and the three services on a local folder; all URLs submitted at
 //! once with `crawlq submit -f`; done when every URL is stored. Then, in
@@ -97,7 +98,7 @@ fn emit(kind: &str, value: serde_json::Value) {
     }
 }
 
-async fn pipeline(pages: u64) {
+async fn pipeline(pages: u64, fsync: bool) {
     let site = Site::start(pages);
     let nats = NatsServer::start().await;
     let prefix = unique_prefix();
@@ -106,6 +107,7 @@ async fn pipeline(pages: u64) {
         ("CRAWLQ_HOST_CONCURRENCY", "4"),
         ("CRAWLQ_LOG_FORMAT", "json"),
         ("RUST_LOG", "warn"),
+        ("CRAWLQ_STORE_FSYNC", if fsync { "true" } else { "false" }),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -145,11 +147,16 @@ async fn pipeline(pages: u64) {
     }
     lat.sort_by(f64::total_cmp);
     let ledger = Ledger::take(&js, &prefix, &site.urls, archive.path()).await;
-    report(&format!("pipeline {pages}"), &ledger, serde_json::json!({}));
+    report(
+        &format!("pipeline {pages} fsync={fsync}"),
+        &ledger,
+        serde_json::json!({}),
+    );
     emit(
         "pipeline",
         serde_json::json!({
             "pages": pages,
+            "fsync": fsync,
             "wall_s": wall,
             "pages_per_s": pages as f64 / wall,
             "latency_p50_s": percentile(&lat, 0.5),
@@ -248,13 +255,15 @@ async fn nats_ceiling(messages: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: make bench"]
 async fn pipeline_and_ceilings() {
-    let sizes: Vec<u64> = std::env::var("BENCH_PAGES")
-        .unwrap_or_else(|_| "1000,10000".into())
-        .split(',')
-        .map(|s| s.trim().parse().unwrap())
-        .collect();
-    for &n in &sizes {
-        pipeline(n).await;
+    // `10000` runs with the default fsync of every object; `10000-nofsync`
+    // without, like a crawler that writes files and never syncs them.
+    let runs = std::env::var("BENCH_PAGES").unwrap_or_else(|_| "1000,10000".into());
+    for run in runs.split(',') {
+        let (n, fsync) = match run.trim().strip_suffix("-nofsync") {
+            Some(n) => (n, false),
+            None => (run.trim(), true),
+        };
+        pipeline(n.parse().unwrap(), fsync).await;
     }
     http_ceiling(10_000).await;
     nats_ceiling(10_000).await;

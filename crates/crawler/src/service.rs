@@ -121,7 +121,7 @@ pub struct Config {
 
 /// Runs the crawler until `stop` fires.
 pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> {
-    let store = crawlq_runtime::store::open(&config.store.store_url)?;
+    let store = config.store.open()?;
     let rt = Runtime::start(&config.common, "crawlq-crawler", stop).await?;
     // After Runtime::start, which installs the recorder these register with.
     m::describe();

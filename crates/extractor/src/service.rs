@@ -64,7 +64,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
             .map_err(|e| anyhow::anyhow!("CRAWLQ_RULES_FILE {}: {e}", path.display()))?;
         extractor.rules = Rules::with_extra(&text)?;
     }
-    let store = crawlq_runtime::store::open(&config.store.store_url)?;
+    let store = config.store.open()?;
     let rt = Runtime::start(&config.common, "crawlq-extractor", stop).await?;
     // After Runtime::start, which installs the recorder these register with.
     m::describe();

@@ -148,6 +148,17 @@ pub struct StoreArgs {
     /// Object store: a folder path, file://, s3://bucket/prefix, gs://, az:// or memory://.
     #[arg(long = "store-url", env = "CRAWLQ_STORE_URL", default_value = crate::store::DEFAULT_STORE_URL)]
     pub store_url: String,
+    /// Local folders: fsync every object before acknowledging (a power cut
+    /// loses nothing acknowledged). Off trades that for write throughput.
+    #[arg(long = "store-fsync", env = "CRAWLQ_STORE_FSYNC", default_value_t = true, action = clap::ArgAction::Set)]
+    pub store_fsync: bool,
+}
+
+impl StoreArgs {
+    /// Opens the configured store.
+    pub fn open(&self) -> Result<crate::store::Store, crate::Error> {
+        crate::store::open_with(&self.store_url, self.store_fsync)
+    }
 }
 
 /// Parses a duration such as `500ms`, `30s`, `5m`, `1h` or `1h30m`.

@@ -57,17 +57,23 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Opens `url`, reading cloud settings from the environment.
+/// Opens `url`, reading cloud settings from the environment; local folders
+/// fsync every object.
 pub fn open(url: &str) -> Result<Store, Error> {
+    open_with(url, true)
+}
+
+/// Opens `url`; `fsync` applies to local folders.
+pub fn open_with(url: &str, fsync: bool) -> Result<Store, Error> {
     let bad = |e: &dyn std::fmt::Display| Error::Config(format!("CRAWLQ_STORE_URL `{url}`: {e}"));
     let (kind, inner): (StoreKind, Arc<dyn ObjectStore>) = match url.split_once("://") {
         None => (
             StoreKind::Local,
-            local(FsPath::new(url)).map_err(|e| bad(&e))?,
+            local(FsPath::new(url), fsync).map_err(|e| bad(&e))?,
         ),
         Some(("file", rest)) => (
             StoreKind::Local,
-            local(FsPath::new(rest)).map_err(|e| bad(&e))?,
+            local(FsPath::new(rest), fsync).map_err(|e| bad(&e))?,
         ),
         Some(("memory", _)) => (StoreKind::Memory, Arc::new(InMemory::new())),
         Some((scheme @ ("s3" | "s3a" | "gs" | "az" | "azure" | "abfs"), rest)) => {
@@ -125,13 +131,13 @@ pub fn open(url: &str) -> Result<Store, Error> {
     })
 }
 
-fn local(path: &FsPath) -> Result<Arc<dyn ObjectStore>, String> {
+fn local(path: &FsPath, fsync: bool) -> Result<Arc<dyn ObjectStore>, String> {
     std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     let fs = LocalFileSystem::new_with_prefix(path).map_err(|e| e.to_string())?;
-    // fsync every write: object_store stages each object in a temp file and
-    // renames it, so with fsync readers never see half an object and a
-    // power cut never loses an acknowledged one.
-    Ok(Arc::new(fs.with_automatic_cleanup(true).with_fsync(true)))
+    // object_store stages each object in a temp file and renames it, so
+    // readers never see half an object; with fsync a power cut never loses
+    // an acknowledged one either.
+    Ok(Arc::new(fs.with_automatic_cleanup(true).with_fsync(fsync)))
 }
 
 /// Writes a claim-checked body (already compressed) under `key`.

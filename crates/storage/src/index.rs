@@ -95,8 +95,16 @@ async fn batcher(
         while let Ok(more) = rx.try_recv() {
             push(more);
         }
-        for (host, (entries, waiters)) in batch {
-            let result = merge(&kv, &host, entries).await;
+        // Hosts are independent keys: merge them at once, not in turn.
+        let kv = &kv;
+        let merged = futures::future::join_all(batch.into_iter().map(
+            |(host, (entries, waiters))| async move {
+                let result = merge(kv, &host, entries).await;
+                (host, waiters, result)
+            },
+        ))
+        .await;
+        for (host, waiters, result) in merged {
             if result.is_ok() {
                 dirty.lock().unwrap_or_else(|p| p.into_inner()).insert(host);
             }

@@ -26,7 +26,7 @@ pub struct GetArgs {
 
 /// Runs `get`.
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
-    let store = crawlq_runtime::store::open(&args.store.store_url)?;
+    let store = args.store.open()?;
     let at = read::locate(&store, &args.target).await?;
     if args.versions {
         for v in at.versions() {
