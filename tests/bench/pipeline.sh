@@ -6,7 +6,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 WORK="$ROOT/bench/work"
-SIZES="${BENCH_PAGES:-10000-nofsync,1000,10000,50000}"
+SIZES="${BENCH_PAGES:-1000,10000,50000,10000-nofsync}"
 BASELINE_PAGES="${BENCH_BASELINE_PAGES:-10000}"
 cd "$ROOT"
 mkdir -p "$WORK"
