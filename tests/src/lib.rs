@@ -422,9 +422,16 @@ impl Ledger {
 /// Appends a scenario's row to `$CRAWLQ_FAULTS_REPORT` (JSON lines), if set.
 pub fn report(scenario: &str, ledger: &Ledger, extra: serde_json::Value) {
     eprintln!("{scenario}: {ledger:?} {extra}");
-    if let Some(path) = std::env::var_os("CRAWLQ_FAULTS_REPORT") {
+    append_json_line(
+        "CRAWLQ_FAULTS_REPORT",
+        serde_json::json!({ "scenario": scenario, "ledger": ledger, "extra": extra }),
+    );
+}
+
+/// Appends `line` to the file the environment variable `var` names, if set.
+pub fn append_json_line(var: &str, line: serde_json::Value) {
+    if let Some(path) = std::env::var_os(var) {
         use std::io::Write;
-        let line = serde_json::json!({ "scenario": scenario, "ledger": ledger, "extra": extra });
         let mut f = std::fs::File::options()
             .create(true)
             .append(true)

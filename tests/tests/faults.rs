@@ -124,11 +124,27 @@ impl World {
     }
 }
 
-fn assert_clean(name: &str, l: &Ledger, stack: &Stack) {
-    assert_eq!(l.lost, 0, "{name}: lost URLs: {l:?}\n{}", stack.log_tail());
-    assert_eq!(l.duplicates, 0, "{name}: duplicate versions: {l:?}");
-    assert_eq!(l.corrupt, 0, "{name}: corrupt records: {l:?}");
-    assert_eq!(l.conflicting, 0, "{name}: stored and dead-lettered: {l:?}");
+impl World {
+    /// Reports the scenario's ledger, then holds it to the promise: nothing
+    /// lost, duplicated, corrupt, or both stored and dead-lettered, and
+    /// every page of the site stored.
+    fn conclude(&self, name: &str, l: &Ledger, extra: serde_json::Value) {
+        report(name, l, extra);
+        assert_eq!(
+            l.lost,
+            0,
+            "{name}: lost URLs: {l:?}\n{}",
+            self.stack.log_tail()
+        );
+        assert_eq!(l.duplicates, 0, "{name}: duplicate versions: {l:?}");
+        assert_eq!(l.corrupt, 0, "{name}: corrupt records: {l:?}");
+        assert_eq!(l.conflicting, 0, "{name}: stored and dead-lettered: {l:?}");
+        assert_eq!(
+            l.stored,
+            self.urls.len(),
+            "{name}: every page stored: {l:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,13 +170,11 @@ async fn kill_9_each_service_five_times() {
     }
     let killed_at = w.elapsed();
     let l = w.settle().await;
-    report(
+    w.conclude(
         "kill -9 crawler, extractor, storage, 5 times each",
         &l,
         serde_json::json!({ "kills": kills, "faults_done_at_s": killed_at, "settled_s": w.elapsed() }),
     );
-    assert_clean("kill -9", &l, &w.stack);
-    assert_eq!(l.stored, w.urls.len(), "{l:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,13 +190,11 @@ async fn kill_9_nats_server_then_restart_on_the_same_store() {
     let outage = down.elapsed().as_secs_f64();
     // The test's own connection reconnects like the services do.
     let l = w.settle().await;
-    report(
+    w.conclude(
         "kill -9 nats-server, restart on the same store dir",
         &l,
         serde_json::json!({ "outage_s": outage, "settled_s": w.elapsed() }),
     );
-    assert_clean("nats kill", &l, &w.stack);
-    assert_eq!(l.stored, w.urls.len(), "{l:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,16 +209,10 @@ async fn s3_server_down_for_30_seconds() {
     s3.restart().await;
     let l = w.settle().await;
     let dlq = dead_letters(&w.js, &w.prefix).await.len();
-    report(
+    w.conclude(
         "S3 server (s3s-fs) stopped for 30 s",
         &l,
         serde_json::json!({ "outage_s": 30, "dead_letters": dlq, "settled_s": w.elapsed() }),
-    );
-    assert_clean("s3 outage", &l, &w.stack);
-    assert_eq!(
-        l.stored,
-        w.urls.len(),
-        "an outage is waited out, not dead-lettered: {l:?}"
     );
 }
 
@@ -225,13 +231,11 @@ async fn sigstop_a_storage_replica_beyond_the_ack_wait() {
     tokio::time::sleep(Duration::from_secs(15)).await;
     w.stack.signal(victim, "CONT");
     let l = w.settle().await;
-    report(
+    w.conclude(
         "SIGSTOP one of two storage replicas for 15 s (ack wait 5 s)",
         &l,
         serde_json::json!({ "stopped_s": 15, "settled_s": w.elapsed() }),
     );
-    assert_clean("sigstop", &l, &w.stack);
-    assert_eq!(l.stored, w.urls.len(), "{l:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,13 +272,11 @@ async fn poison_messages_are_dead_lettered_while_the_rest_flows() {
         .iter()
         .map(|d| (d.stage.clone(), d.reason.clone()))
         .collect();
-    report(
+    w.conclude(
         "poison: garbage protobuf, a 900 KB line, a page the extractor refuses",
         &l,
         serde_json::json!({ "dead_letters": reasons, "settled_s": w.elapsed() }),
     );
-    assert_clean("poison", &l, &w.stack);
-    assert_eq!(l.stored, w.urls.len(), "everything else flowed: {l:?}");
     assert_eq!(l.dead.get("pathological_html"), Some(&1), "{l:?}");
     assert_eq!(letters.len(), 3, "{reasons:?}");
     assert!(
@@ -319,12 +321,10 @@ async fn graceful_rolling_restart_causes_no_redeliveries() {
             seen += w.stack.scrape(idx).await.map_or(0, |t| redeliveries(&t));
         }
     }
-    report(
+    w.conclude(
         "graceful rolling restart (SIGTERM) of each service under load",
         &l,
         serde_json::json!({ "redeliveries": seen, "rolled_at_s": rolled_at, "settled_s": w.elapsed() }),
     );
-    assert_clean("rolling restart", &l, &w.stack);
-    assert_eq!(l.stored, w.urls.len(), "{l:?}");
     assert_eq!(seen, 0, "a graceful restart redelivers nothing");
 }

@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, stream};
-use crawlq_e2e::{report, stream_len, Ledger, Stack};
+use crawlq_e2e::{append_json_line, report, stream_len, Ledger, Stack};
 use crawlq_testkit::{unique_prefix, NatsServer};
 use futures::StreamExt;
 
@@ -82,20 +82,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn emit(kind: &str, value: serde_json::Value) {
     eprintln!("{kind}: {value}");
-    if let Some(path) = std::env::var_os("BENCH_OUT") {
-        use std::io::Write;
-        let mut f = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap();
-        writeln!(
-            f,
-            "{}",
-            serde_json::json!({ "kind": kind, "result": value })
-        )
-        .unwrap();
-    }
+    append_json_line(
+        "BENCH_OUT",
+        serde_json::json!({ "kind": kind, "result": value }),
+    );
 }
 
 async fn pipeline(pages: u64, fsync: bool) {

@@ -20,12 +20,8 @@ pub const MAX_URL_BYTES: usize = 8192;
 pub fn normalize(raw: &str, strip: &[String]) -> Result<Url, CrawlError> {
     let raw = raw.trim();
     if raw.len() > MAX_URL_BYTES {
-        let mut end = 200;
-        while !raw.is_char_boundary(end) {
-            end -= 1;
-        }
         return Err(CrawlError::InvalidUrl(
-            format!("{}…", &raw[..end]),
+            crawlq_runtime::clip(raw, 200),
             format!("{} bytes long; the limit is {MAX_URL_BYTES}", raw.len()),
         ));
     }

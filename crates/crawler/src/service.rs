@@ -268,7 +268,7 @@ impl CrawlHandler {
                         failed_at: crawlq_runtime::now_ms(),
                         // The line itself is the payload; the URL field
                         // stays short so the letter fits in one message.
-                        url: r.url.chars().take(2048).collect(),
+                        url: crawlq_runtime::clip(&r.url, 2048),
                         request_id: r.request_id.clone(),
                         ..Default::default()
                     };

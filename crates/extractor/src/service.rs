@@ -118,8 +118,10 @@ impl ExtractHandler {
         }
     }
 
-    /// The decoded body. An inline body is moved out of `page`, not copied.
-    async fn body(&self, page: &mut FetchedPage) -> Result<Bytes, ExtractError> {
+    /// The decoded body, and the body as it arrived when that was zstd
+    /// (kept as the raw page's archive copy rather than compressed again).
+    /// An inline body is moved out of `page`, not copied.
+    async fn body(&self, page: &mut FetchedPage) -> Result<(Bytes, Option<Bytes>), ExtractError> {
         let (raw, encoding) = if page.body_key.is_empty() {
             (
                 Bytes::from(std::mem::take(&mut page.body)),
@@ -135,12 +137,12 @@ impl ExtractHandler {
             (bytes, BodyEncoding::Zstd)
         };
         match encoding {
-            BodyEncoding::Identity => Ok(raw),
+            BodyEncoding::Identity => Ok((raw, None)),
             BodyEncoding::Zstd => {
                 let limit = (page.body_len as usize).clamp(1, 64 * 1024 * 1024);
-                zstd::bulk::decompress(&raw, limit)
-                    .map(Bytes::from)
-                    .map_err(|e| ExtractError::BadMessage(format!("zstd body: {e}")))
+                let decoded = zstd::bulk::decompress(&raw, limit)
+                    .map_err(|e| ExtractError::BadMessage(format!("zstd body: {e}")))?;
+                Ok((Bytes::from(decoded), Some(raw)))
             }
         }
     }
@@ -198,14 +200,19 @@ impl ExtractHandler {
             .collect()
     }
 
+    /// The record's message; `body_zstd` is the body as it arrived, if zstd.
     fn publish_record(
         &self,
         mut record: SnapshotRecord,
         page: &FetchedPage,
         body: &[u8],
+        body_zstd: Option<&Bytes>,
     ) -> Result<Outgoing, ExtractError> {
         if page.body_key.is_empty() {
-            record.raw_zstd = zstd::bulk::compress(body, 3).unwrap_or_default();
+            record.raw_zstd = match body_zstd {
+                Some(z) => z.to_vec(),
+                None => zstd::bulk::compress(body, 3).unwrap_or_default(),
+            };
         } else {
             record.raw_key = page.body_key.clone();
         }
@@ -246,7 +253,7 @@ impl ExtractHandler {
                 for entry in entries {
                     if self.feed_content && !entry.content_html.trim().is_empty() {
                         if let Some(record) = self.feed_record(&entry, page.fetched_at) {
-                            out.push(self.publish_record(record, page, &[])?);
+                            out.push(self.publish_record(record, page, &[], None)?);
                             continue;
                         }
                     }
@@ -350,7 +357,7 @@ impl Handler for ExtractHandler {
         let url = Url::parse(&page.final_url).map_err(|e| {
             ExtractError::BadMessage(format!("final_url `{}`: {e}", page.final_url))
         })?;
-        let body = self.body(&mut page).await?;
+        let (body, body_zstd) = self.body(&mut page).await?;
         metrics::counter!(m::INPUT_BYTES).increment(body.len() as u64);
         let headers = page.headers.clone().unwrap_or_default();
         let ct = headers.content_type.to_ascii_lowercase();
@@ -387,7 +394,12 @@ impl Handler for ExtractHandler {
                     if record.title.is_empty() {
                         record.title = record.url.clone();
                     }
-                    Ok(vec![self.publish_record(record, &page, &body)?])
+                    Ok(vec![self.publish_record(
+                        record,
+                        &page,
+                        &body,
+                        body_zstd.as_ref(),
+                    )?])
                 }
                 Extracted::Listing { links, record } => {
                     m::page("non_article");
@@ -402,7 +414,7 @@ impl Handler for ExtractHandler {
                     m::expanded("link", reqs.len());
                     let mut out = self.publish_requests(&reqs);
                     if let Some(record) = record {
-                        out.push(self.publish_record(*record, &page, &body)?);
+                        out.push(self.publish_record(*record, &page, &body, body_zstd.as_ref())?);
                     }
                     Ok(out)
                 }

@@ -51,32 +51,62 @@ fn fetched(url: &str, ct: &str, body: &[u8], kind: UrlKind) -> FetchedPage {
     }
 }
 
+/// The extractor service on a fresh nats-server, with its streams ready.
+struct Running {
+    /// Kept alive for the test.
+    _nats: NatsServer,
+    prefix: String,
+    js: jetstream::Context,
+    stop: CancellationToken,
+    service: tokio::task::JoinHandle<anyhow::Result<()>>,
+    store: tempfile::TempDir,
+}
+
+impl Running {
+    async fn start(extra: &[&str]) -> Running {
+        let nats = NatsServer::start().await;
+        let prefix = unique_prefix();
+        let store = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "x".to_string(),
+            format!("--nats-url={}", nats.url()),
+            format!("--subject-prefix={prefix}"),
+            "--metrics-addr=127.0.0.1:0".into(),
+            format!("--store-url={}", store.path().display()),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let cli = Cli::try_parse_from(args).unwrap();
+        let stop = CancellationToken::new();
+        let service = tokio::spawn(run(cli.config, stop.clone()));
+        let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let up = prefix.to_uppercase();
+        assert!(
+            eventually(Duration::from_secs(10), || async {
+                js.get_stream(format!("{up}_FETCHED")).await.is_ok()
+            })
+            .await
+        );
+        Running {
+            _nats: nats,
+            prefix,
+            js,
+            stop,
+            service,
+            store,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.service.await.unwrap().unwrap();
+    }
+}
+
 #[tokio::test]
 async fn pages_feeds_and_poison_each_end_where_they_should() {
-    let nats = NatsServer::start().await;
-    let prefix = unique_prefix();
-    let store = tempfile::tempdir().unwrap();
-    let cli = Cli::try_parse_from([
-        "x",
-        &format!("--nats-url={}", nats.url()),
-        &format!("--subject-prefix={prefix}"),
-        "--metrics-addr=127.0.0.1:0",
-        &format!("--store-url={}", store.path().display()),
-        "--max-deliveries=2",
-        "--retry-base-delay=200ms",
-    ])
-    .unwrap();
-    let stop = CancellationToken::new();
-    let service = tokio::spawn(run(cli.config, stop.clone()));
-
-    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let running = Running::start(&["--max-deliveries=2", "--retry-base-delay=200ms"]).await;
+    let (js, prefix) = (running.js.clone(), running.prefix.clone());
     let up = prefix.to_uppercase();
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            js.get_stream(format!("{up}_FETCHED")).await.is_ok()
-        })
-        .await
-    );
     let subject = format!("{prefix}.fetched");
     let publish = |msg: Vec<u8>| {
         let js = js.clone();
@@ -123,8 +153,8 @@ async fn pages_feeds_and_poison_each_end_where_they_should() {
     // A body held by claim check.
     let key = "claims/test/page.zst";
     let claimed = zstd::bulk::compress(ARTICLE.replace("Storm", "Flood").as_bytes(), 3).unwrap();
-    std::fs::create_dir_all(store.path().join("claims/test")).unwrap();
-    std::fs::write(store.path().join(key), &claimed).unwrap();
+    std::fs::create_dir_all(running.store.path().join("claims/test")).unwrap();
+    std::fs::write(running.store.path().join(key), &claimed).unwrap();
     let mut cpage = fetched(
         "https://news.example.com/2023/11/09/claim",
         "text/html",
@@ -221,8 +251,7 @@ async fn pages_feeds_and_poison_each_end_where_they_should() {
     reasons.sort();
     assert_eq!(reasons, ["bad_message", "empty_body", "pathological_html"]);
 
-    stop.cancel();
-    service.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test]
@@ -231,28 +260,9 @@ async fn big_sitemaps_expanding_at_once_do_not_block_each_other() {
     // requests: more acknowledgements than the NATS client lets one
     // connection hold pending (5,000) if each handler awaited its own only
     // at the end.
-    let nats = NatsServer::start().await;
-    let prefix = unique_prefix();
-    let store = tempfile::tempdir().unwrap();
-    let cli = Cli::try_parse_from([
-        "x",
-        &format!("--nats-url={}", nats.url()),
-        &format!("--subject-prefix={prefix}"),
-        "--metrics-addr=127.0.0.1:0",
-        &format!("--store-url={}", store.path().display()),
-        "--concurrency=3",
-    ])
-    .unwrap();
-    let stop = CancellationToken::new();
-    let service = tokio::spawn(run(cli.config, stop.clone()));
-    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let running = Running::start(&["--concurrency=3"]).await;
+    let (js, prefix) = (running.js.clone(), running.prefix.clone());
     let up = prefix.to_uppercase();
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            js.get_stream(format!("{up}_FETCHED")).await.is_ok()
-        })
-        .await
-    );
     for s in 0..3 {
         let mut xml = String::from(
             r#"<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">"#,
@@ -290,6 +300,5 @@ async fn big_sitemaps_expanding_at_once_do_not_block_each_other() {
         "requests published: {}",
         count().await
     );
-    stop.cancel();
-    service.await.unwrap().unwrap();
+    running.stop().await;
 }

@@ -160,9 +160,10 @@ impl Runtime {
 /// Publishes the consumer's backlog as gauges, so dashboards, alerts and
 /// autoscalers read lag from the service itself as well as from NATS.
 fn watch_lag(consumer: jetstream::consumer::PullConsumer, stage: Stage, stop: CancellationToken) {
-    tokio::spawn(async move {
-        let label = stage.as_str();
-        loop {
+    let label = stage.as_str();
+    every(LAG_INTERVAL, stop, move || {
+        let consumer = consumer.clone();
+        async move {
             match consumer.get_info().await {
                 Ok(info) => {
                     metrics::gauge!(crate::metrics::CONSUMER_PENDING, "stage" => label)
@@ -172,10 +173,6 @@ fn watch_lag(consumer: jetstream::consumer::PullConsumer, stage: Stage, stop: Ca
                 }
                 Err(e) => tracing::debug!(stage = label, error = %e, "consumer info failed"),
             }
-            tokio::select! {
-                _ = tokio::time::sleep(LAG_INTERVAL) => {}
-                _ = stop.cancelled() => return,
-            }
         }
     });
 }
@@ -183,19 +180,32 @@ fn watch_lag(consumer: jetstream::consumer::PullConsumer, stage: Stage, stop: Ca
 /// How often [`watch_lag`] samples the consumer.
 const LAG_INTERVAL: Duration = Duration::from_secs(15);
 
-/// Keeps the `nats` readiness check in step with the connection state.
-fn watch_connection(client: async_nats::Client, readiness: Readiness, stop: CancellationToken) {
+/// Runs `tick` now and then every `period` on a task of its own, until
+/// `stop` fires.
+pub fn every<F, Fut>(period: Duration, stop: CancellationToken, mut tick: F)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     tokio::spawn(async move {
         loop {
-            if nats::is_connected(&client) {
-                readiness.set_ok(CHECK_NATS);
-            } else {
-                readiness.set_failed(CHECK_NATS, "disconnected");
-            }
+            tick().await;
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = tokio::time::sleep(period) => {}
                 _ = stop.cancelled() => return,
             }
         }
+    });
+}
+
+/// Keeps the `nats` readiness check in step with the connection state.
+fn watch_connection(client: async_nats::Client, readiness: Readiness, stop: CancellationToken) {
+    every(Duration::from_millis(500), stop, move || {
+        if nats::is_connected(&client) {
+            readiness.set_ok(CHECK_NATS);
+        } else {
+            readiness.set_failed(CHECK_NATS, "disconnected");
+        }
+        std::future::ready(())
     });
 }

@@ -28,6 +28,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clip;
 use crate::error::{Classify, Disposition};
 use crate::http::Readiness;
 use crate::metrics as m;
@@ -420,7 +421,7 @@ const ACK_WINDOW: usize = 128;
 
 /// Publishes every message and awaits every PubAck, at most
 /// [`ACK_WINDOW`] in flight.
-async fn publish_all(js: &jetstream::Context, outgoing: Vec<Outgoing>) -> Result<u64, String> {
+pub async fn publish_all(js: &jetstream::Context, outgoing: Vec<Outgoing>) -> Result<u64, String> {
     let n = outgoing.len() as u64;
     let mut acks = Vec::with_capacity(outgoing.len().min(ACK_WINDOW));
     for out in outgoing {
@@ -540,28 +541,9 @@ async fn dead_letter<H: Handler>(
     }
 }
 
-/// `s`, cut to at most `max` bytes at a character boundary, with `…`.
-fn clip(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max - 3;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clip_cuts_at_char_boundaries() {
-        assert_eq!(clip("short", 10), "short");
-        let cut = clip(&"é".repeat(100), 11);
-        assert!(cut.len() <= 11 && cut.ends_with('…'), "{cut}");
-    }
 
     #[test]
     fn backoff_doubles_and_caps() {

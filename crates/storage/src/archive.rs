@@ -30,6 +30,7 @@ use object_store::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 use crate::error::StorageError;
@@ -243,13 +244,11 @@ impl Archive {
         } else {
             return Ok(None);
         };
-        let sha = crawlq_extractor::extract::record_id(&String::from_utf8_lossy(&bytes));
+        let sha = hex::encode(Sha256::digest(&bytes));
         self.create_immutable(&key, bytes, &sha).await?;
         Ok(Some(key))
     }
 
-    /// Creates an object that must never change. If it exists already (a
-    /// retried create), its bytes must equal ours.
     /// The key of an existing version object with `r`'s content, if any.
     async fn find_version(&self, r: &SnapshotRecord) -> Result<Option<String>, StorageError> {
         use futures::TryStreamExt;
@@ -268,6 +267,8 @@ impl Archive {
             .find(|k| k.ends_with(&suffix)))
     }
 
+    /// Creates an object that must never change. If it exists already (a
+    /// retried create), its bytes must equal ours.
     async fn create_immutable(
         &self,
         key: &str,

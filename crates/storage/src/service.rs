@@ -111,12 +111,9 @@ async fn wait_for_store(store: &Store, readiness: &Readiness, stop: &Cancellatio
 }
 
 fn watch_store(store: Store, readiness: Readiness, stop: CancellationToken) {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                _ = stop.cancelled() => return,
-            }
+    crawlq_runtime::service::every(Duration::from_secs(5), stop, move || {
+        let (store, readiness) = (store.clone(), readiness.clone());
+        async move {
             match probe(&store).await {
                 Ok(()) => readiness.set_ok(CHECK_STORE),
                 Err(e) => {

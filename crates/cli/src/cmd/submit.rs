@@ -9,14 +9,10 @@ use anyhow::Context;
 use async_nats::jetstream;
 use clap::Args;
 use crawlq_proto::v1::{CrawlRequest, Origin, UrlKind};
-use crawlq_proto::{Message as _, CONTENT_TYPE_PROTOBUF};
 use crawlq_runtime::config::{parse_duration, NatsArgs};
-use crawlq_runtime::Topology;
+use crawlq_runtime::{Outgoing, Topology};
 
 use crate::cmd::progress::{Progress, Tally};
-
-/// Publishes in flight before `submit` waits for their acknowledgements.
-const ACK_WINDOW: usize = 1024;
 
 /// `crawlq submit`.
 #[derive(Debug, Args)]
@@ -87,9 +83,9 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
         .await?;
     let start = Tally::mark(&js, &topo).await?;
 
-    let (mut accepted, mut rejected) = (0usize, 0usize);
+    let mut rejected = 0usize;
     let now = crawlq_runtime::now_ms();
-    let mut acks = Vec::new();
+    let mut outgoing = Vec::new();
     for (raw, kind) in wanted {
         match check(&raw) {
             Ok(url) => {
@@ -103,28 +99,13 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
                     force: args.force,
                     ..Default::default()
                 };
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert("Content-Type", CONTENT_TYPE_PROTOBUF);
                 // Resubmitting the same URL within the stream's duplicate window is dropped.
                 let msg_id = if args.force {
                     format!("submit:{}", req.request_id)
                 } else {
                     format!("submit:{}", req.url)
                 };
-                headers.insert("Nats-Msg-Id", msg_id.as_str());
-                acks.push(
-                    js.publish_with_headers(topo.urls(), headers, req.encode_to_vec().into())
-                        .await?,
-                );
-                accepted += 1;
-                // The client caps acknowledgements in flight (5,000 by
-                // default) and blocks the next publish until one is
-                // awaited: collect them as we go.
-                if acks.len() >= ACK_WINDOW {
-                    for ack in acks.drain(..) {
-                        ack.await.context("intake publish not acknowledged")?;
-                    }
-                }
+                outgoing.push(Outgoing::protobuf(topo.urls(), &req).with_msg_id(msg_id));
             }
             Err(why) => {
                 eprintln!("rejected {raw}: {why}");
@@ -132,9 +113,9 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             }
         }
     }
-    for ack in acks {
-        ack.await.context("intake publish not acknowledged")?;
-    }
+    let accepted = crawlq_runtime::worker::publish_all(&js, outgoing)
+        .await
+        .map_err(|e| anyhow::anyhow!("intake publish not acknowledged: {e}"))?;
     println!("accepted {accepted}, rejected {rejected}");
     if args.wait && accepted > 0 {
         let started = Instant::now();
