@@ -186,8 +186,16 @@ async fn ensure_stream(
         }
         Err(e) if is_stream_not_found(&e) => {
             tracing::info!(stream = %want.name, "creating stream");
-            js.create_stream(want).await.map_err(Error::nats)?;
-            Ok(Provisioned::Created)
+            match js.create_stream(want.clone()).await {
+                Ok(_) => Ok(Provisioned::Created),
+                // Another process (a service starting, a `crawlq submit`)
+                // created it between our lookup and our create: the server
+                // then refuses ours ("subjects overlap" on 2.9). Look again.
+                Err(create) => match js.get_stream(&want.name).await {
+                    Ok(_) => Box::pin(ensure_stream(js, want)).await,
+                    Err(_) => Err(Error::nats(create)),
+                },
+            }
         }
         Err(e) => Err(Error::nats(e)),
     }

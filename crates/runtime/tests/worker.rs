@@ -438,6 +438,35 @@ async fn reconnects_after_server_restart_and_loses_nothing() {
     h.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_provisioning_at_once_all_succeed() {
+    // Three services and a `crawlq submit` starting together each find
+    // the streams missing and race to create them (the fault suite lost
+    // this race once: "subjects overlap with an existing stream").
+    let nats = NatsServer::start().await;
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(jetstream::new(
+            async_nats::connect(nats.url()).await.unwrap(),
+        ));
+    }
+    for _ in 0..25 {
+        let topo = crawlq_runtime::Topology::new(unique_prefix());
+        let racers: Vec<_> = clients
+            .iter()
+            .map(|js| {
+                let (js, topo) = (js.clone(), topo.clone());
+                tokio::spawn(
+                    async move { crawlq_runtime::nats::provision_streams(&js, &topo, 1).await },
+                )
+            })
+            .collect();
+        for r in racers {
+            r.await.unwrap().expect("every racer provisions");
+        }
+    }
+}
+
 #[tokio::test]
 async fn provisioning_twice_changes_nothing() {
     let nats = NatsServer::start().await;
