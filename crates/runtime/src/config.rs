@@ -148,10 +148,17 @@ pub struct StoreArgs {
     /// Object store: a folder path, file://, s3://bucket/prefix, gs://, az:// or memory://.
     #[arg(long = "store-url", env = "CRAWLQ_STORE_URL", default_value = crate::store::DEFAULT_STORE_URL)]
     pub store_url: String,
-    /// Local folders: fsync every object before acknowledging (a power cut
-    /// loses nothing acknowledged). Off trades that for write throughput.
-    #[arg(long = "store-fsync", env = "CRAWLQ_STORE_FSYNC", default_value_t = true, action = clap::ArgAction::Set)]
-    pub store_fsync: bool,
+    /// Local folders: how writes are made durable before a message is
+    /// acknowledged. `batch`: one shared syncfs for every writer waiting
+    /// (group commit); `object`: fsync each object and its directory;
+    /// `off`: never (a power cut may lose acknowledged writes). `true` and
+    /// `false` mean `batch` and `off`.
+    #[arg(
+        long = "store-fsync",
+        env = "CRAWLQ_STORE_FSYNC",
+        default_value = "batch"
+    )]
+    pub store_fsync: crate::store::Durability,
 }
 
 impl StoreArgs {

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod error;
+pub mod group_sync;
 pub mod http;
 pub mod logging;
 pub mod metrics;

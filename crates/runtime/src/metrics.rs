@@ -35,6 +35,11 @@ pub const CONSUMER_PENDING: &str = "crawlq_consumer_pending_messages";
 /// by `stage`.
 pub const CONSUMER_ACK_PENDING: &str = "crawlq_consumer_ack_pending_messages";
 
+/// Seconds one group-commit `syncfs` of a local-folder store took.
+pub const STORE_SYNC_SECONDS: &str = "crawlq_store_sync_duration_seconds";
+/// Writers one group-commit `syncfs` made durable (the batch size).
+pub const STORE_SYNC_WAITERS: &str = "crawlq_store_sync_waiters";
+
 /// Latency buckets (seconds) for every `*_seconds` histogram.
 const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -108,5 +113,14 @@ fn describe() {
     describe_gauge!(
         CONSUMER_ACK_PENDING,
         "Messages delivered to the stage's consumer and not yet acknowledged"
+    );
+    describe_histogram!(
+        STORE_SYNC_SECONDS,
+        Unit::Seconds,
+        "Time one group-commit syncfs of the archive folder took"
+    );
+    describe_histogram!(
+        STORE_SYNC_WAITERS,
+        "Writers made durable by one group-commit syncfs"
     );
 }

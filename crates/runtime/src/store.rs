@@ -18,6 +18,7 @@ use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::Error;
+use crate::group_sync::GroupSync;
 
 /// Default archive location: a local folder.
 pub const DEFAULT_STORE_URL: &str = "./data/archive";
@@ -37,6 +38,35 @@ pub enum StoreKind {
     Memory,
 }
 
+/// How a local folder makes an acknowledged write survive a power cut.
+/// Object stores (S3, GCS, Azure) make their own promise and ignore this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Objects are written unsynced; [`Store::sync`] waits for one
+    /// `syncfs` shared by every writer waiting (group commit). On systems
+    /// without `syncfs`, as `Object`.
+    Batch,
+    /// Every object and its directory are fsynced as it is written.
+    Object,
+    /// Nothing is synced: a power cut may lose acknowledged writes.
+    Off,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "batch" | "true" | "on" => Ok(Durability::Batch),
+            "object" => Ok(Durability::Object),
+            "off" | "false" => Ok(Durability::Off),
+            other => Err(format!(
+                "`{other}` is not one of batch, object, off (true means batch, false off)"
+            )),
+        }
+    }
+}
+
 /// An opened store, rooted at the URL's prefix.
 #[derive(Clone)]
 pub struct Store {
@@ -46,6 +76,38 @@ pub struct Store {
     pub kind: StoreKind,
     /// The URL it was opened from, for logs (credentials are never in it).
     pub url: String,
+    /// Group commit of a local folder with [`Durability::Batch`].
+    group: Option<GroupSync>,
+}
+
+impl Store {
+    /// A store around a client built in code (writes are durable when they
+    /// return, so [`Store::sync`] has nothing to do).
+    pub fn from_client(inner: Arc<dyn ObjectStore>, kind: StoreKind, url: &str) -> Store {
+        Store {
+            inner,
+            kind,
+            url: url.to_string(),
+            group: None,
+        }
+    }
+
+    /// Returns once every write this process finished before the call is
+    /// durable: a shared `syncfs` for a local folder with
+    /// [`Durability::Batch`]; nothing to do for other stores, whose writes
+    /// are durable when they return.
+    pub async fn sync(&self) -> Result<(), object_store::Error> {
+        match &self.group {
+            None => Ok(()),
+            Some(group) => group
+                .sync()
+                .await
+                .map_err(|e| object_store::Error::Generic {
+                    store: "LocalFileSystem",
+                    source: Box::new(e),
+                }),
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -58,23 +120,25 @@ impl std::fmt::Debug for Store {
 }
 
 /// Opens `url`, reading cloud settings from the environment; local folders
-/// fsync every object.
+/// use group commit ([`Durability::Batch`]).
 pub fn open(url: &str) -> Result<Store, Error> {
-    open_with(url, true)
+    open_with(url, Durability::Batch)
 }
 
-/// Opens `url`; `fsync` applies to local folders.
-pub fn open_with(url: &str, fsync: bool) -> Result<Store, Error> {
+/// Opens `url`; `durability` applies to local folders.
+pub fn open_with(url: &str, durability: Durability) -> Result<Store, Error> {
     let bad = |e: &dyn std::fmt::Display| Error::Config(format!("CRAWLQ_STORE_URL `{url}`: {e}"));
     let (kind, inner): (StoreKind, Arc<dyn ObjectStore>) = match url.split_once("://") {
-        None => (
-            StoreKind::Local,
-            local(FsPath::new(url), fsync).map_err(|e| bad(&e))?,
-        ),
-        Some(("file", rest)) => (
-            StoreKind::Local,
-            local(FsPath::new(rest), fsync).map_err(|e| bad(&e))?,
-        ),
+        None | Some(("file", _)) => {
+            let folder = url.strip_prefix("file://").unwrap_or(url);
+            let (inner, group) = local(FsPath::new(folder), durability).map_err(|e| bad(&e))?;
+            return Ok(Store {
+                inner,
+                kind: StoreKind::Local,
+                url: url.to_string(),
+                group,
+            });
+        }
         Some(("memory", _)) => (StoreKind::Memory, Arc::new(InMemory::new())),
         Some((scheme @ ("s3" | "s3a" | "gs" | "az" | "azure" | "abfs"), rest)) => {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -128,19 +192,35 @@ pub fn open_with(url: &str, fsync: bool) -> Result<Store, Error> {
         inner,
         kind,
         url: url.to_string(),
+        group: None,
     })
 }
 
-fn local(path: &FsPath, fsync: bool) -> Result<Arc<dyn ObjectStore>, String> {
+fn local(
+    path: &FsPath,
+    durability: Durability,
+) -> Result<(Arc<dyn ObjectStore>, Option<GroupSync>), String> {
     std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     let fs = LocalFileSystem::new_with_prefix(path).map_err(|e| e.to_string())?;
+    let batch = durability == Durability::Batch && cfg!(target_os = "linux");
+    let per_object =
+        durability == Durability::Object || (durability == Durability::Batch && !batch);
+    let group = if batch {
+        let group = GroupSync::start(path)
+            .map_err(|e| format!("cannot open {} to sync it: {e}", path.display()))?;
+        Some(group)
+    } else {
+        None
+    };
     // object_store stages each object in a temp file and renames it, so
-    // readers never see half an object; with fsync a power cut never loses
-    // an acknowledged one either.
-    Ok(Arc::new(fs.with_automatic_cleanup(true).with_fsync(fsync)))
+    // readers never see half an object; a sync (per object, or the group's
+    // before acknowledging) means a power cut never loses an acknowledged
+    // one either.
+    let fs = fs.with_automatic_cleanup(true).with_fsync(per_object);
+    Ok((Arc::new(fs), group))
 }
 
-/// Writes a claim-checked body (already compressed) under `key`.
+/// Writes a claim-checked body (already compressed) under `key`, durably.
 pub async fn put_claim(
     store: &Store,
     key: &str,
@@ -149,8 +229,8 @@ pub async fn put_claim(
     store
         .inner
         .put(&object_store::path::Path::from(key), body.into())
-        .await
-        .map(|_| ())
+        .await?;
+    store.sync().await
 }
 
 /// Reads a claim-checked body.
@@ -176,6 +256,37 @@ mod tests {
         assert_eq!(s.kind, StoreKind::Local);
         assert_eq!(open("memory://").unwrap().kind, StoreKind::Memory);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn durability_reads_modes_and_the_old_booleans() {
+        assert_eq!("batch".parse(), Ok(Durability::Batch));
+        assert_eq!("TRUE".parse(), Ok(Durability::Batch));
+        assert_eq!("object".parse(), Ok(Durability::Object));
+        assert_eq!("false".parse(), Ok(Durability::Off));
+        assert!("sometimes"
+            .parse::<Durability>()
+            .unwrap_err()
+            .contains("batch"));
+    }
+
+    #[tokio::test]
+    async fn a_batch_folder_syncs_and_other_stores_need_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open_with(dir.path().to_str().unwrap(), Durability::Batch).unwrap();
+        assert_eq!(s.group.is_some(), cfg!(target_os = "linux"));
+        put_claim(&s, "a/b", bytes::Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        assert_eq!(&get_claim(&s, "a/b").await.unwrap()[..], b"x");
+        for d in [Durability::Object, Durability::Off] {
+            let s = open_with(dir.path().to_str().unwrap(), d).unwrap();
+            assert!(s.group.is_none());
+            s.sync().await.unwrap();
+        }
+        let m = open("memory://").unwrap();
+        assert!(m.group.is_none());
+        m.sync().await.unwrap();
     }
 
     #[test]

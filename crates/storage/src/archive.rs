@@ -14,8 +14,10 @@
 //!    conditional update on its version where the store supports it; on a
 //!    conflict, start again from 1.
 //!
-//! Local folders get fsync on every write (object_store stages each write
-//! in a temp file and renames it, so readers never see half an object).
+//! object_store stages each local-folder write in a temp file and renames
+//! it, so readers never see half an object; before returning, the record's
+//! objects are made durable (`Store::sync`: one group commit shared by the
+//! writers waiting, or per-object fsync, as configured).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -101,6 +103,12 @@ impl Archive {
         for _ in 0..MAX_ATTEMPTS {
             match self.try_write(record).await {
                 Ok(w) => {
+                    // Durable before the caller acknowledges; `unchanged`
+                    // too, since a failed attempt may have written it.
+                    self.store
+                        .sync()
+                        .await
+                        .map_err(|e| store_err("sync", &record.id, e))?;
                     let label = match w.outcome {
                         StoreOutcome::New => "new",
                         StoreOutcome::Changed => "changed",

@@ -183,10 +183,16 @@ async fn flusher(
             std::mem::take(&mut *dirty.lock().unwrap_or_else(|p| p.into_inner()))
                 .into_iter()
                 .collect();
+        let wrote = !hosts.is_empty();
         for host in hosts {
             if let Err(e) = flush_host(&kv, &store, tz, &host).await {
                 tracing::warn!(host, error = %e, "index page not written; will retry");
                 dirty.lock().unwrap_or_else(|p| p.into_inner()).insert(host);
+            }
+        }
+        if wrote {
+            if let Err(e) = store.sync().await {
+                tracing::warn!(error = %e, "index pages written but not synced");
             }
         }
         if stopping {

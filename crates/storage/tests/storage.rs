@@ -424,11 +424,11 @@ async fn wrong_s3_credentials_give_a_clear_error_and_not_ready() {
             .with_secret_access_key("wrong")
             .build()
             .unwrap();
-        crawlq_runtime::store::Store {
-            inner: std::sync::Arc::new(inner),
-            kind: crawlq_runtime::store::StoreKind::S3,
-            url: "s3://archive".into(),
-        }
+        crawlq_runtime::store::Store::from_client(
+            std::sync::Arc::new(inner),
+            crawlq_runtime::store::StoreKind::S3,
+            "s3://archive",
+        )
     };
     let err = crawlq_storage::service::probe(&store).await.unwrap_err();
     assert!(
