@@ -42,6 +42,11 @@ pub const DEFAULT_USER_AGENT: &str = concat!(
     " (+https://github.com/crawlq/crawlq; news archiver)"
 );
 
+/// zstd level of bodies on the wire, claim checks and archived raw pages:
+/// level 1 compresses generated news pages about twice as fast as 3 for a
+/// few percent more bytes (see docs/performance.md).
+const WIRE_ZSTD_LEVEL: i32 = 1;
+
 /// Settings of `crawlq crawler`.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -409,6 +414,7 @@ impl CrawlHandler {
     }
 
     /// Inline when it fits (zstd when that helps), else by claim check.
+    /// The compressed body is also the archived raw copy.
     async fn attach_body(
         &self,
         page: &mut FetchedPage,
@@ -417,7 +423,7 @@ impl CrawlHandler {
     ) -> Result<(), CrawlError> {
         let budget = self.max_payload.saturating_sub(64 * 1024);
         let compressed = if body.len() > 4096 {
-            zstd::bulk::compress(&body, 3)
+            zstd::bulk::compress(&body, WIRE_ZSTD_LEVEL)
                 .ok()
                 .filter(|c| c.len() < body.len())
         } else {
@@ -437,7 +443,8 @@ impl CrawlHandler {
             bytes
         } else {
             Bytes::from(
-                zstd::bulk::compress(&body, 3).map_err(|e| CrawlError::Infra(e.to_string()))?,
+                zstd::bulk::compress(&body, WIRE_ZSTD_LEVEL)
+                    .map_err(|e| CrawlError::Infra(e.to_string()))?,
             )
         };
         let day = page.fetched_at / 86_400_000;
