@@ -2,8 +2,9 @@
 //! bench` (tests/bench/pipeline.sh) with release binaries: this harness
 //! only starts processes, submits, waits and reads NATS.
 //!
-//! For each size in `$BENCH_PAGES` (default 1000,10000; `N-nofsync` runs
-//! with `CRAWLQ_STORE_FSYNC=false`): nats-server, the
+//! For each size in `$BENCH_PAGES` (default 1000,10000; `N-off` or
+//! `N-nofsync` runs with `CRAWLQ_STORE_FSYNC=off`, `N-object` with
+//! per-object fsync, plain `N` with the default group commit): nats-server, the
 //! generated news site (`crawlq-news-site`, 8 loopback hosts, 30–80 KB
 //! pages) and the three services on a local folder; all URLs submitted at
 //! once with `crawlq submit -f`; done when every URL is stored. Then, in
@@ -76,6 +77,23 @@ fn peak_rss_mib(pid: u32) -> f64 {
         / 1024.0
 }
 
+/// CPU seconds (user + system) a live process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the line, in clock ticks.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    f.iter().sum::<f64>() / ticks
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -88,7 +106,9 @@ fn emit(kind: &str, value: serde_json::Value) {
     );
 }
 
-async fn pipeline(pages: u64, fsync: bool) {
+/// Runs the pipeline on `pages` pages; returns the archive folder, for the
+/// caller to delete when no more runs follow (see `pipeline_and_ceilings`).
+async fn pipeline(pages: u64, fsync: &str) -> tempfile::TempDir {
     let site = Site::start(pages);
     let nats = NatsServer::start().await;
     let prefix = unique_prefix();
@@ -97,7 +117,7 @@ async fn pipeline(pages: u64, fsync: bool) {
         ("CRAWLQ_HOST_CONCURRENCY", "4"),
         ("CRAWLQ_LOG_FORMAT", "json"),
         ("RUST_LOG", "warn"),
-        ("CRAWLQ_STORE_FSYNC", if fsync { "true" } else { "false" }),
+        ("CRAWLQ_STORE_FSYNC", fsync),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -127,6 +147,29 @@ async fn pipeline(pages: u64, fsync: bool) {
         .iter()
         .map(|p| (p.service.to_string(), peak_rss_mib(p.pid())))
         .collect();
+    let mut cpu: Vec<(String, f64)> = stack
+        .procs
+        .iter()
+        .map(|p| (p.service.to_string(), cpu_seconds(p.pid())))
+        .collect();
+    cpu.push(("nats-server".into(), nats.pid().map_or(0.0, cpu_seconds)));
+    // Group commits: how many, how long, how many writers each served.
+    let storage = stack.current("storage");
+    let scraped = stack.scrape(storage).await.unwrap_or_default();
+    let sample = |name: &str| -> f64 {
+        scraped
+            .lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let syncs = sample("crawlq_store_sync_duration_seconds_count");
+    let sync = serde_json::json!({
+        "count": syncs,
+        "mean_s": sample("crawlq_store_sync_duration_seconds_sum") / syncs.max(1.0),
+        "mean_writers": sample("crawlq_store_sync_waiters_sum") / syncs.max(1.0),
+    });
+    cpu.push(("site".into(), cpu_seconds(site.child.id())));
     // Submit-to-stored latency from the stored events' stream timestamps.
     let s = js.get_stream(&stored_stream).await.unwrap();
     let mut lat = Vec::with_capacity(pages as usize);
@@ -152,11 +195,14 @@ async fn pipeline(pages: u64, fsync: bool) {
             "latency_p50_s": percentile(&lat, 0.5),
             "latency_p99_s": percentile(&lat, 0.99),
             "peak_rss_mib": rss,
+            "cpu_s": cpu,
+            "group_commit": sync,
             "lost": ledger.lost,
             "duplicates": ledger.duplicates,
             "stored": ledger.stored,
         }),
     );
+    archive
 }
 
 fn time_now_ns() -> i128 {
@@ -245,15 +291,24 @@ async fn nats_ceiling(messages: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: make bench"]
 async fn pipeline_and_ceilings() {
-    // `10000` runs with the default fsync of every object; `10000-nofsync`
-    // without, like a crawler that writes files and never syncs them.
+    // `10000` runs with the default durability (group commit); `-object`
+    // with an fsync of every object; `-off` (or `-nofsync`) without any,
+    // like a crawler that writes files and never syncs them.
     let runs = std::env::var("BENCH_PAGES").unwrap_or_else(|_| "1000,10000".into());
+    // Archives are deleted only after the last run: on ext4 without a
+    // journal (this machine's disk), creating a file skips every inode freed
+    // in the last 60 s (6 min while their inode table blocks are unwritten),
+    // and after deleting a 10,000-page archive that about doubled the next
+    // run's archiving CPU. pipeline.sh waits before its first run too.
+    let mut archives = Vec::new();
     for run in runs.split(',') {
-        let (n, fsync) = match run.trim().strip_suffix("-nofsync") {
-            Some(n) => (n, false),
-            None => (run.trim(), true),
+        let (n, fsync) = match run.trim().split_once('-') {
+            Some((n, "off" | "nofsync")) => (n, "off"),
+            Some((n, "object")) => (n, "object"),
+            Some((_, other)) => panic!("BENCH_PAGES: unknown mode `{other}`"),
+            None => (run.trim(), "batch"),
         };
-        pipeline(n.parse().unwrap(), fsync).await;
+        archives.push(pipeline(n.parse().unwrap(), fsync).await);
     }
     http_ceiling(10_000).await;
     nats_ceiling(10_000).await;
