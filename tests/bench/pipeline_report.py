@@ -22,7 +22,7 @@ out = ["# Pipeline benchmark", "",
        "robots.txt obeyed, 4 requests in flight per host, no delay. All URLs are submitted at once; "
        "latency is from the submission to the stored event, so it includes queueing.", "",
        "## crawlq vs Scrapy + trafilatura", "",
-       "| | pages | fsync | pages/s | p50 latency s | p99 latency s | peak RSS MiB |", "|---|---|---|---|---|---|---|"]
+       "| | pages | durability | pages/s | p50 latency s | p99 latency s | peak RSS MiB |", "|---|---|---|---|---|---|---|"]
 MODES = {"batch": "group commit (default)", "object": "every object", "off": "off"}
 mode = lambda p: p["fsync"] if isinstance(p["fsync"], str) else ("object" if p["fsync"] else "off")
 at_base = {mode(p): p for p in pipe if p["pages"] == scrapy["pages"]}

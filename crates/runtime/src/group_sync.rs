@@ -155,7 +155,10 @@ mod tests {
         });
         futures::future::join_all(writers).await;
         let n = flushes.lock().unwrap().len();
-        assert!((2..50).contains(&n), "200 writers over 50 ms took {n} flushes");
+        assert!(
+            (2..50).contains(&n),
+            "200 writers over 50 ms took {n} flushes"
+        );
     }
 
     #[tokio::test]
