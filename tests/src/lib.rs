@@ -443,9 +443,17 @@ pub fn append_json_line(var: &str, line: serde_json::Value) {
 
 /// Sum of `crawlq_worker_redeliveries_total` over a scrape.
 pub fn redeliveries(scrape: &str) -> u64 {
+    metric_sum(scrape, "crawlq_worker_redeliveries_total") as u64
+}
+
+/// The sum of every series of metric `name` in a Prometheus text scrape.
+pub fn metric_sum(scrape: &str, name: &str) -> f64 {
     scrape
         .lines()
-        .filter(|l| l.starts_with("crawlq_worker_redeliveries_total"))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with([' ', '{']))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+        .sum()
 }

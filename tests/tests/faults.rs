@@ -122,9 +122,7 @@ impl World {
     fn elapsed(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
     }
-}
 
-impl World {
     /// Reports the scenario's ledger, then holds it to the promise: nothing
     /// lost, duplicated, corrupt, or both stored and dead-lettered, and
     /// every page of the site stored.

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, stream};
-use crawlq_e2e::{append_json_line, report, stream_len, Ledger, Stack};
+use crawlq_e2e::{append_json_line, metric_sum, report, stream_len, Ledger, Stack};
 use crawlq_testkit::{unique_prefix, NatsServer};
 use futures::StreamExt;
 
@@ -156,13 +156,7 @@ async fn pipeline(pages: u64, fsync: &str) -> tempfile::TempDir {
     // Group commits: how many, how long, how many writers each served.
     let storage = stack.current("storage");
     let scraped = stack.scrape(storage).await.unwrap_or_default();
-    let sample = |name: &str| -> f64 {
-        scraped
-            .lines()
-            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or(0.0)
-    };
+    let sample = |name: &str| metric_sum(&scraped, name);
     let syncs = sample("crawlq_store_sync_duration_seconds_count");
     let sync = serde_json::json!({
         "count": syncs,

@@ -42,11 +42,6 @@ pub const DEFAULT_USER_AGENT: &str = concat!(
     " (+https://github.com/crawlq/crawlq; news archiver)"
 );
 
-/// zstd level of bodies on the wire, claim checks and archived raw pages:
-/// level 1 compresses generated news pages about twice as fast as 3 for a
-/// few percent more bytes (see docs/performance.md).
-const WIRE_ZSTD_LEVEL: i32 = 1;
-
 /// Settings of `crawlq crawler`.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -423,7 +418,7 @@ impl CrawlHandler {
     ) -> Result<(), CrawlError> {
         let budget = self.max_payload.saturating_sub(64 * 1024);
         let compressed = if body.len() > 4096 {
-            zstd::bulk::compress(&body, WIRE_ZSTD_LEVEL)
+            zstd::bulk::compress(&body, crawlq_proto::BODY_ZSTD_LEVEL)
                 .ok()
                 .filter(|c| c.len() < body.len())
         } else {
@@ -443,7 +438,7 @@ impl CrawlHandler {
             bytes
         } else {
             Bytes::from(
-                zstd::bulk::compress(&body, WIRE_ZSTD_LEVEL)
+                zstd::bulk::compress(&body, crawlq_proto::BODY_ZSTD_LEVEL)
                     .map_err(|e| CrawlError::Infra(e.to_string()))?,
             )
         };

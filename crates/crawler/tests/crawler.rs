@@ -16,7 +16,9 @@ use crawlq_proto::v1::{
     CrawlRequest, DeadLetter, FetchedPage, Origin, StoreOutcome, StoredSnapshot, UrlKind,
 };
 use crawlq_proto::Message as _;
-use crawlq_testkit::{eventually, read_stream, unique_prefix, HttpFixture, NatsServer};
+use crawlq_testkit::{
+    eventually, read_stream, service_args, unique_prefix, HttpFixture, NatsServer,
+};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -40,13 +42,8 @@ impl Crawler {
     async fn start(nats: &NatsServer, extra: &[&str]) -> Crawler {
         let prefix = unique_prefix();
         let store = tempfile::tempdir().unwrap();
-        let mut args = vec![
-            "x".to_string(),
-            format!("--nats-url={}", nats.url()),
-            format!("--subject-prefix={prefix}"),
-            "--metrics-addr=127.0.0.1:0".into(),
-            format!("--store-url={}", store.path().display()),
-        ];
+        let mut args = service_args(nats, &prefix);
+        args.push(format!("--store-url={}", store.path().display()));
         let flag = |a: &str| a.split('=').next().unwrap_or(a).to_string();
         let overridden = |d: &str| extra.iter().any(|a| flag(a) == flag(d));
         for d in [

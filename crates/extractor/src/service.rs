@@ -211,7 +211,9 @@ impl ExtractHandler {
         if page.body_key.is_empty() {
             record.raw_zstd = match body_zstd {
                 Some(z) => z.to_vec(),
-                None => zstd::bulk::compress(body, 3).unwrap_or_default(),
+                None => {
+                    zstd::bulk::compress(body, crawlq_proto::BODY_ZSTD_LEVEL).unwrap_or_default()
+                }
             };
         } else {
             record.raw_key = page.body_key.clone();

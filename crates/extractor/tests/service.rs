@@ -9,7 +9,7 @@ use crawlq_proto::v1::{
     BodyEncoding, CrawlRequest, DeadLetter, FetchedPage, ResponseHeaders, SnapshotRecord, UrlKind,
 };
 use crawlq_proto::Message as _;
-use crawlq_testkit::{eventually, read_stream, unique_prefix, NatsServer};
+use crawlq_testkit::{eventually, read_stream, service_args, unique_prefix, NatsServer};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -67,13 +67,8 @@ impl Running {
         let nats = NatsServer::start().await;
         let prefix = unique_prefix();
         let store = tempfile::tempdir().unwrap();
-        let mut args = vec![
-            "x".to_string(),
-            format!("--nats-url={}", nats.url()),
-            format!("--subject-prefix={prefix}"),
-            "--metrics-addr=127.0.0.1:0".into(),
-            format!("--store-url={}", store.path().display()),
-        ];
+        let mut args = service_args(&nats, &prefix);
+        args.push(format!("--store-url={}", store.path().display()));
         args.extend(extra.iter().map(|a| a.to_string()));
         let cli = Cli::try_parse_from(args).unwrap();
         let stop = CancellationToken::new();

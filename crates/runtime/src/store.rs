@@ -133,10 +133,8 @@ pub fn open_with(url: &str, durability: Durability) -> Result<Store, Error> {
             let folder = url.strip_prefix("file://").unwrap_or(url);
             let (inner, group) = local(FsPath::new(folder), durability).map_err(|e| bad(&e))?;
             return Ok(Store {
-                inner,
-                kind: StoreKind::Local,
-                url: url.to_string(),
                 group,
+                ..Store::from_client(inner, StoreKind::Local, url)
             });
         }
         Some(("memory", _)) => (StoreKind::Memory, Arc::new(InMemory::new())),
@@ -188,12 +186,7 @@ pub fn open_with(url: &str, durability: Durability) -> Result<Store, Error> {
             )))
         }
     };
-    Ok(Store {
-        inner,
-        kind,
-        url: url.to_string(),
-        group: None,
-    })
+    Ok(Store::from_client(inner, kind, url))
 }
 
 fn local(
@@ -202,16 +195,13 @@ fn local(
 ) -> Result<(Arc<dyn ObjectStore>, Option<GroupSync>), String> {
     std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     let fs = LocalFileSystem::new_with_prefix(path).map_err(|e| e.to_string())?;
+    // Without syncfs (not Linux), batch falls back to per-object fsync.
     let batch = durability == Durability::Batch && cfg!(target_os = "linux");
-    let per_object =
-        durability == Durability::Object || (durability == Durability::Batch && !batch);
-    let group = if batch {
-        let group = GroupSync::start(path)
-            .map_err(|e| format!("cannot open {} to sync it: {e}", path.display()))?;
-        Some(group)
-    } else {
-        None
-    };
+    let per_object = durability != Durability::Off && !batch;
+    let group = batch
+        .then(|| GroupSync::start(path))
+        .transpose()
+        .map_err(|e| format!("cannot open {} to sync it: {e}", path.display()))?;
     // object_store stages each object in a temp file and renames it, so
     // readers never see half an object; a sync (per object, or the group's
     // before acknowledging) means a power cut never loses an acknowledged

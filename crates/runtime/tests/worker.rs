@@ -11,7 +11,7 @@ use crawlq_proto::v1::DeadLetter;
 use crawlq_proto::Message as _;
 use crawlq_runtime::config::{try_parse_from, CommonArgs};
 use crawlq_runtime::{Classify, Delivery, Disposition, Handler, Outgoing, Runtime, Stage};
-use crawlq_testkit::{eventually, unique_prefix, NatsServer};
+use crawlq_testkit::{eventually, service_args, unique_prefix, NatsServer};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -22,16 +22,13 @@ struct Cli {
 }
 
 fn common(nats: &NatsServer, prefix: &str, extra: &[&str]) -> CommonArgs {
-    let mut args = vec![
-        "test".to_string(),
-        format!("--nats-url={}", nats.url()),
-        format!("--subject-prefix={prefix}"),
-        "--metrics-addr=127.0.0.1:0".into(),
+    let mut args = service_args(nats, prefix);
+    args.extend([
         "--retry-base-delay=300ms".into(),
         "--max-deliveries=3".into(),
         "--ack-wait=3s".into(),
         "--shutdown-grace=10s".into(),
-    ];
+    ]);
     args.extend(extra.iter().map(|s| s.to_string()));
     try_parse_from::<Cli, _, _>(args)
         .expect("valid test args")

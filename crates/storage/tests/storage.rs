@@ -9,7 +9,7 @@ use crawlq_proto::v1::{SnapshotRecord, StoreOutcome, StoredSnapshot};
 use crawlq_proto::Message as _;
 use crawlq_storage::read;
 use crawlq_storage::service::{run, Config};
-use crawlq_testkit::{eventually, read_stream, unique_prefix, NatsServer, S3Server};
+use crawlq_testkit::{eventually, read_stream, service_args, unique_prefix, NatsServer, S3Server};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -20,19 +20,15 @@ struct Cli {
 }
 
 fn config(nats: &NatsServer, prefix: &str, store_url: &str) -> Config {
-    Cli::try_parse_from([
-        "x",
-        &format!("--nats-url={}", nats.url()),
-        &format!("--subject-prefix={prefix}"),
-        "--metrics-addr=127.0.0.1:0",
-        &format!("--store-url={store_url}"),
-        "--retry-base-delay=500ms",
-        "--retry-max-delay=4s",
-        "--max-deliveries=20",
-        "--index-flush-interval=200ms",
-    ])
-    .unwrap()
-    .config
+    let mut args = service_args(nats, prefix);
+    args.extend([
+        format!("--store-url={store_url}"),
+        "--retry-base-delay=500ms".into(),
+        "--retry-max-delay=4s".into(),
+        "--max-deliveries=20".into(),
+        "--index-flush-interval=200ms".into(),
+    ]);
+    Cli::try_parse_from(args).unwrap().config
 }
 
 fn record(url: &str, title: &str, html: &str, fetched_at: i64) -> SnapshotRecord {

@@ -24,6 +24,17 @@ pub fn unique_prefix() -> String {
     format!("t{:08x}", rand::random::<u32>())
 }
 
+/// The command line every service test starts from: program name, the
+/// server's URL, the subject prefix and an ephemeral metrics port.
+pub fn service_args(nats: &NatsServer, prefix: &str) -> Vec<String> {
+    vec![
+        "x".to_string(),
+        format!("--nats-url={}", nats.url()),
+        format!("--subject-prefix={prefix}"),
+        "--metrics-addr=127.0.0.1:0".into(),
+    ]
+}
+
 /// A loopback TCP port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
