@@ -2,8 +2,14 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 S3S_FS_VERSION := 0.14.1
+NATS_SERVER_VERSION := 2.15.1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-export PATH := $(HOME)/.cargo/bin:$(PATH)
+# The pinned nats-server lives in .tools/bin (git-ignored); everything here
+# (make run/up, the tests, CI) uses it, never a system nats-server.
+TOOLS := $(CURDIR)/.tools
+export NATS_SERVER_BIN := $(TOOLS)/bin/nats-server
+export NATS_SERVER_VERSION
+export PATH := $(TOOLS)/bin:$(HOME)/.cargo/bin:$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help deps deps-run build run up down test test-faults lint bench image deploy-check deploy-rules clean
@@ -11,10 +17,11 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
-deps-run: ## Install what `make run` needs (nats-server, curl)
-	@command -v nats-server >/dev/null && command -v curl >/dev/null || { \
-	  echo "installing nats-server and curl from apt"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nats-server curl; }
+deps-run: ## Install what `make run` needs (nats-server 2.15.1 into .tools/bin, curl)
+	@deploy/tools/install-nats-server.sh
+	@command -v curl >/dev/null || { \
+	  echo "installing curl from apt"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq curl; }
 
 deps: deps-run ## Install what a fresh Debian machine lacks (nats-server, curl, s3s-fs)
 	@command -v s3s-fs >/dev/null || { \

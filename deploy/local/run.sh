@@ -3,7 +3,8 @@
 # SEEDS="url ..."), then a summary; stops everything it started.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
-SITE_BIN="${CRAWLQ_SITE_BIN:-$ROOT/target/release/crawlq-sample-site}"
+SITE_BIN="${CRAWLQ_SITE_BIN:-$TARGET/release/crawlq-sample-site}"
+[ -x "$SITE_BIN" ] || { echo "missing $SITE_BIN: run \`make build\`" >&2; exit 1; }
 SITE_ADDR="${CRAWLQ_SITE_ADDR:-127.0.0.1:18080}"
 
 trap stop_all EXIT

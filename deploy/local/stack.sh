@@ -5,7 +5,12 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DATA="${CRAWLQ_DATA:-$ROOT/data}"
-BIN="${CRAWLQ_BIN:-$ROOT/target/release/crawlq}"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="${CRAWLQ_BIN:-$TARGET/release/crawlq}"
+NATS_BIN="${NATS_SERVER_BIN:-$ROOT/.tools/bin/nats-server}"
+for f in "$BIN" "$NATS_BIN"; do
+  [ -x "$f" ] || { echo "missing $f: run \`make build\` and \`make deps\` (or \`make run\`, which does both)" >&2; exit 1; }
+done
 NATS_PORT="${CRAWLQ_LOCAL_NATS_PORT:-14222}"
 export CRAWLQ_NATS_URL="${CRAWLQ_NATS_URL:-nats://127.0.0.1:$NATS_PORT}"
 export CRAWLQ_STORE_URL="${CRAWLQ_STORE_URL:-$DATA/archive}"
@@ -15,11 +20,13 @@ LOGS="$DATA/logs"
 start_nats() {
   mkdir -p "$DATA/nats" "$RUN" "$LOGS"
   if [ -f "$RUN/nats.pid" ] && kill -0 "$(cat "$RUN/nats.pid")" 2>/dev/null; then return; fi
+  # sync_interval: always fsyncs before every acknowledgement, as in
+  # production (Jepsen lost acknowledged writes under the 2-minute default).
   cat > "$DATA/nats/nats.conf" <<CONF
 listen: 127.0.0.1:$NATS_PORT
-jetstream { store_dir: "$DATA/nats" }
+jetstream { store_dir: "$DATA/nats", sync_interval: always }
 CONF
-  nats-server -c "$DATA/nats/nats.conf" > "$LOGS/nats.log" 2>&1 &
+  "$NATS_BIN" -c "$DATA/nats/nats.conf" >> "$LOGS/nats.log" 2>&1 &
   echo $! > "$RUN/nats.pid"
   for _ in $(seq 1 100); do
     (exec 3<>/dev/tcp/127.0.0.1/"$NATS_PORT") 2>/dev/null && return
@@ -32,7 +39,7 @@ CONF
 start_service() { # name metrics-port
   local name=$1 port=$2
   if [ -f "$RUN/$name.pid" ] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then return; fi
-  CRAWLQ_METRICS_ADDR="127.0.0.1:$port" "$BIN" "$name" > "$LOGS/$name.log" 2>&1 &
+  CRAWLQ_METRICS_ADDR="127.0.0.1:$port" "$BIN" "$name" >> "$LOGS/$name.log" 2>&1 &
   echo $! > "$RUN/$name.pid"
 }
 

@@ -375,7 +375,7 @@ impl Ledger {
             .filter(|f| {
                 let text = std::fs::read_to_string(archive.join(f)).unwrap_or_default();
                 let body = text.splitn(5, '\n').nth(4).unwrap_or("");
-                crawlq_extractor::render::parse_header(&text).is_none() || !body.starts_with('<')
+                crawlq_record::parse_header(&text).is_none() || !body.starts_with('<')
             })
             .count();
         Ledger {

@@ -41,12 +41,11 @@ fn check_archive(root: &Path, base: &str) {
         .unwrap()
         .to_string();
     for url in sample_site::expected(base).stored {
-        let id = crawlq_extractor::extract::record_id(&url);
+        let id = crawlq_record::record_id(&url);
         let key = format!("articles/{host}/{id}.md");
         let md = std::fs::read_to_string(root.join(&key))
             .unwrap_or_else(|_| panic!("{url} not archived ({key}); have {keys:?}"));
-        let (ts, title, link) =
-            crawlq_extractor::render::parse_header(&md).expect("seed-format header");
+        let (ts, title, link) = crawlq_record::parse_header(&md).expect("seed-format header");
         assert!(ts > 0 && !title.is_empty(), "{key}");
         assert_eq!(link, url::Url::parse(&url).unwrap().to_string());
         let body = md.splitn(5, '\n').nth(4).unwrap();
@@ -61,7 +60,7 @@ fn check_archive(root: &Path, base: &str) {
     }
     let gbk = std::fs::read_to_string(root.join(format!(
         "articles/{host}/{}.md",
-        crawlq_extractor::extract::record_id(&format!("{base}/news/2023/11/09/gbk-report"))
+        crawlq_record::record_id(&format!("{base}/news/2023/11/09/gbk-report"))
     )))
     .unwrap();
     assert!(
@@ -70,7 +69,7 @@ fn check_archive(root: &Path, base: &str) {
     );
     let big5 = std::fs::read_to_string(root.join(format!(
         "articles/{host}/{}.md",
-        crawlq_extractor::extract::record_id(&format!("{base}/news/2023/11/10/big5-report"))
+        crawlq_record::record_id(&format!("{base}/news/2023/11/10/big5-report"))
     )))
     .unwrap();
     assert!(big5.contains("台北國際書展今天開幕"), "Big5 page decoded");
@@ -328,10 +327,7 @@ async fn dlq_replay_of_a_fixed_failure_stores_the_page() {
         .run(&["dlq", "replay", "--reason", "http_not_found"])
         .await
         .contains("replayed 1"));
-    let key = format!(
-        "articles/127.0.0.1/{}.md",
-        crawlq_extractor::extract::record_id(&url)
-    );
+    let key = format!("articles/127.0.0.1/{}.md", crawlq_record::record_id(&url));
     assert!(
         eventually(Duration::from_secs(30), || async {
             archive.path().join(&key).exists()

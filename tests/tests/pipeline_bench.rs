@@ -90,6 +90,8 @@ fn cpu_seconds(pid: u32) -> f64 {
         .filter_map(|x| x.parse().ok())
         .collect();
     // SAFETY: sysconf has no preconditions.
+    // SAFETY: sysconf only reads a constant of the running system.
+    #[allow(unsafe_code)]
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     f.iter().sum::<f64>() / ticks
 }

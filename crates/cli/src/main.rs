@@ -19,11 +19,11 @@ struct Cli {
 #[allow(clippy::large_enum_variant)] // parsed once at start-up
 enum Command {
     /// Run the crawler service: fetch URLs from the intake stream.
-    Crawler(crawlq_crawler::service::Config),
+    Crawler(crawlq_crawler::Config),
     /// Run the extractor service: turn fetched pages into snapshot records.
-    Extractor(crawlq_extractor::service::Config),
+    Extractor(crawlq_extractor::Config),
     /// Run the storage service: write snapshot records to object storage.
-    Storage(crawlq_storage::service::Config),
+    Storage(crawlq_storage::Config),
     /// Publish URLs, feeds or sitemaps to the intake subject.
     Submit(cmd::submit::SubmitArgs),
     /// Show streams, consumers, dead letters and stored outcomes.
@@ -44,9 +44,9 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Extract(args) => cmd::extract::extract(args),
         Command::ExtractBench(args) => cmd::extract::extract_bench(args),
-        Command::Extractor(config) => serve(|stop| crawlq_extractor::service::run(config, stop)),
-        Command::Storage(config) => serve(|stop| crawlq_storage::service::run(config, stop)),
-        Command::Crawler(config) => serve(|stop| crawlq_crawler::service::run(config, stop)),
+        Command::Extractor(config) => serve(|stop| crawlq_extractor::run(config, stop)),
+        Command::Storage(config) => serve(|stop| crawlq_storage::run(config, stop)),
+        Command::Crawler(config) => serve(|stop| crawlq_crawler::run(config, stop)),
         Command::Get(args) => once(cmd::get::get(args)),
         Command::Submit(args) => once(cmd::submit::submit(args)),
         Command::Status(args) => once(cmd::status::status(args)),

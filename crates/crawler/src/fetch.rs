@@ -319,49 +319,19 @@ fn pick_headers(h: &HeaderMap) -> ResponseHeaders {
     }
 }
 
-/// Retry-After as seconds or an HTTP date, capped at one day.
+/// Retry-After as seconds or an HTTP date (RFC 9110: IMF-fixdate, and
+/// the obsolete RFC 850 and asctime forms), capped at one day.
 fn retry_after(h: &HeaderMap) -> Option<Duration> {
     let v = h.get(RETRY_AFTER)?.to_str().ok()?.trim();
     let d = match v.parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),
         Err(_) => {
-            let when = chrono_like_http_date(v)?;
-            Duration::from_millis(when.saturating_sub(crawlq_runtime::now_ms()).max(0) as u64)
+            let when = httpdate::parse_http_date(v).ok()?;
+            when.duration_since(std::time::SystemTime::now())
+                .unwrap_or(Duration::ZERO)
         }
     };
     Some(d.min(Duration::from_secs(86_400)))
-}
-
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to Unix ms.
-fn chrono_like_http_date(s: &str) -> Option<i64> {
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    let day: i64 = parts[1].parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == parts[2])? as i64
-        + 1;
-    let year: i64 = parts[3].parse().ok()?;
-    let hms: Vec<i64> = parts[4].split(':').filter_map(|x| x.parse().ok()).collect();
-    if hms.len() != 3 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400) + hms[0] * 3600 + hms[1] * 60 + hms[2]) * 1000)
 }
 
 #[cfg(test)]
@@ -379,12 +349,21 @@ mod tests {
 
     #[test]
     fn http_dates() {
-        assert_eq!(
-            chrono_like_http_date("Thu, 09 Nov 2023 11:45:01 GMT"),
-            Some(1_699_530_301_000)
-        );
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        // A date in the past means "now"; one far ahead is capped at a day.
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Thu, 09 Nov 2023 11:45:01 GMT"),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Sat, 06 Nov 2094 08:49:37 GMT"),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(86_400)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
     }
 }

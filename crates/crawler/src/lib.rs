@@ -5,10 +5,15 @@
 //! - [`robots`]: robots.txt shared through NATS KV;
 //! - [`politeness`]: per-host spacing without head-of-line blocking;
 //! - [`fetch`]: HTTP with redirects, deadlines and body caps;
-//! - [`service`]: the NATS stage.
+//! - [`intake`]: what an intake message asks for;
+//! - [`config`], [`handler`], [`service`], [`metrics`], [`error`]: the NATS
+//!   stage, split as every service crate is.
 
+pub mod config;
 pub mod error;
 pub mod fetch;
+pub mod handler;
+pub mod intake;
 pub mod metrics;
 pub mod normalize;
 pub mod politeness;
@@ -16,4 +21,6 @@ pub mod robots;
 pub mod service;
 pub mod ssrf;
 
+pub use config::Config;
 pub use error::CrawlError;
+pub use service::run;

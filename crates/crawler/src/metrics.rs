@@ -1,6 +1,6 @@
 //! Every metric the crawler emits. No URL or host labels. Retries and dead
 //! letters are counted by the runtime as `crawlq_crawler_retries_total` and
-//! `crawlq_crawler_dead_letters_total{reason}`.
+//! `crawlq_worker_dead_letters_total{stage="crawler",reason}`.
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use clap::Parser;
-use crawlq_crawler::service::{run, Config};
+use crawlq_crawler::{run, Config};
 use crawlq_proto::v1::{
     CrawlRequest, DeadLetter, FetchedPage, Origin, StoreOutcome, StoredSnapshot, UrlKind,
 };

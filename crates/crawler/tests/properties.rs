@@ -71,7 +71,7 @@ proptest! {
 }
 
 mod intake {
-    use crawlq_crawler::service::{parse_intake, Intake};
+    use crawlq_crawler::intake::{parse_intake, Intake};
     use crawlq_proto::v1::CrawlRequest;
     use crawlq_proto::Message as _;
     use proptest::prelude::*;

@@ -27,13 +27,17 @@ pub enum ExtractError {
     #[error("unreadable feed or sitemap: {0}")]
     BadFeed(String),
     /// The body held by claim check could not be read.
-    #[error("claim-check body `{key}` unavailable: {reason}")]
+    #[error("claim-check body `{key}` unavailable: {source}")]
     ClaimCheck {
         /// Object key.
         key: String,
         /// Store error.
-        reason: String,
+        #[source]
+        source: object_store::Error,
     },
+    /// The extractor panicked on this page: a bug, reported as such.
+    #[error("extractor bug: panicked on this page: {0}")]
+    Panicked(String),
     /// The record is larger than NATS accepts.
     #[error("record of {0} bytes exceeds the NATS payload limit")]
     TooLarge(usize),
@@ -60,6 +64,7 @@ impl Classify for ExtractError {
             ExtractError::NoContent => "no_content",
             ExtractError::BadFeed(_) => "bad_feed",
             ExtractError::ClaimCheck { .. } => "claim_check_unavailable",
+            ExtractError::Panicked(_) => "extractor_panic",
             ExtractError::TooLarge(_) => "too_large",
             ExtractError::Rules(_) => "bad_rules",
         }

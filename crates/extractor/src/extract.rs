@@ -281,11 +281,6 @@ fn same_site_links(doc: &Html, url: &Url) -> Vec<String> {
         .collect()
 }
 
-/// First 16 hex digits of SHA-256 of the canonical URL.
-pub fn record_id(url: &str) -> String {
-    hex::encode(&Sha256::digest(url.as_bytes())[..8])
-}
-
 /// Words: runs of letters/digits, with each CJK character counted as one.
 pub fn word_count(text: &str) -> u32 {
     let mut n = 0u32;
@@ -343,9 +338,9 @@ fn build_record(page: Page<'_>, meta: Meta, cleaned: Cleaned) -> SnapshotRecord 
     } else {
         meta.description
     };
-    let canonical = crate::render::canonical_url(&url);
+    let canonical = crawlq_record::canonical_url(&url);
     SnapshotRecord {
-        id: record_id(&canonical),
+        id: crawlq_record::record_id(&canonical),
         host: url.host_str().unwrap_or_default().to_string(),
         url: canonical,
         fetched_url: page.url.to_string(),
@@ -468,7 +463,7 @@ mod tests {
 
     #[test]
     fn ids_are_16_hex() {
-        let id = record_id("https://example.com/a");
+        let id = crawlq_record::record_id("https://example.com/a");
         assert_eq!(id.len(), 16);
         assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
     }

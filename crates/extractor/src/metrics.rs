@@ -1,6 +1,6 @@
 //! Every metric the extractor emits. Labels are bounded: outcome, kind and
 //! date-source names. Dead letters are counted by the runtime as
-//! `crawlq_extractor_dead_letters_total{reason}`.
+//! `crawlq_worker_dead_letters_total{stage="extractor",reason}`.
 
 use crawlq_proto::v1::DateSource;
 use metrics::{describe_counter, describe_histogram, Unit};

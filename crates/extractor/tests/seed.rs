@@ -3,8 +3,8 @@
 //! carries. Its record must have the example's exact header lines, every
 //! article paragraph in order, and none of the boilerplate.
 
-use crawlq_extractor::render::parse_header;
 use crawlq_extractor::{render, Extracted, Extractor, Page};
+use crawlq_record::parse_header;
 
 fn seed() -> String {
     let path = concat!(

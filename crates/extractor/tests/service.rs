@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use clap::Parser;
-use crawlq_extractor::service::{run, Config};
+use crawlq_extractor::{run, Config};
 use crawlq_proto::v1::{
     BodyEncoding, CrawlRequest, DeadLetter, FetchedPage, ResponseHeaders, SnapshotRecord, UrlKind,
 };

@@ -90,7 +90,9 @@ fn syncfs(folder: &File) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: syncfs only reads the descriptor, which `folder` keeps open
     // for the duration of the call.
-    if unsafe { libc::syncfs(folder.as_raw_fd()) } == 0 {
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::syncfs(folder.as_raw_fd()) };
+    if rc == 0 {
         Ok(())
     } else {
         Err(io::Error::last_os_error())

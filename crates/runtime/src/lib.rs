@@ -3,6 +3,10 @@
 //! - [`config`]: clap flags with env vars, and errors that name them;
 //! - [`topology`]: subject, stream and consumer names;
 //! - [`nats`]: connecting with backoff, provisioning streams idempotently;
+//! - [`handler`]: what a stage implements ([`Handler`]) and the messages
+//!   it sees ([`Delivery`]) and emits ([`Outgoing`]);
+//! - [`settle`]: the pure decision of ack, retry, defer or dead-letter;
+//! - [`dead_letter`]: the one builder of dead letters;
 //! - [`worker`]: the consumer loop (publish, await PubAck, then ack);
 //! - [`error`]: the retry-or-dead-letter contract handlers implement;
 //! - [`http`], [`metrics`]: `/metrics`, `/healthz`, `/readyz`;
@@ -10,22 +14,27 @@
 //! - [`shutdown`], [`logging`].
 
 pub mod config;
+pub mod dead_letter;
 pub mod error;
 pub mod group_sync;
+pub mod handler;
 pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod nats;
 pub mod service;
+pub mod settle;
 pub mod shutdown;
 pub mod store;
 pub mod topology;
 pub mod worker;
 
+pub use dead_letter::DeadLetterBuilder;
 pub use error::{Classify, Disposition, Error};
+pub use handler::{Delivery, Described, Handler, Outgoing, REQUEST_ID_HEADER};
 pub use service::Runtime;
+pub use settle::{settle, Settlement};
 pub use topology::{Stage, Topology};
-pub use worker::{Delivery, Described, Handler, Outgoing};
 
 /// Current time as Unix milliseconds.
 pub fn now_ms() -> i64 {

@@ -2,9 +2,12 @@
 //!
 //! Provisioning is idempotent: a stream or consumer that already has the
 //! settings crawlq wants is left untouched, one whose managed settings
-//! drifted is updated, and a missing one is created. Only features of
-//! nats-server 2.9 are used (no subject transforms, no multi-filter
-//! consumers), so the Debian package works as well as 2.10+.
+//! drifted is updated, and a missing one is created.
+//!
+//! crawlq needs nats-server [`MIN_SERVER_VERSION`] or newer: checks are
+//! scheduled with JetStream message schedules (ADR-51, 2.12). Services
+//! check the server's version once connected and refuse an older one with
+//! a clear error.
 
 use std::time::Duration;
 
@@ -20,6 +23,34 @@ use crate::topology::{Stage, Topology};
 const STORED_MAX_AGE: Duration = Duration::from_secs(7 * 86_400);
 /// How long dead letters are kept for inspection and replay.
 const DLQ_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
+/// Oldest nats-server crawlq runs on: message schedules arrived in 2.12.
+pub const MIN_SERVER_VERSION: (u64, u64) = (2, 12);
+
+/// Refuses a server older than [`MIN_SERVER_VERSION`]. `version` is what
+/// the server announces, such as `2.15.1` or `2.12.0-RC.1`.
+pub fn check_server_version(version: &str) -> Result<(), Error> {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u64>().ok());
+    let (major, minor) = match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(a), Some(b)) => (a, b),
+        _ => {
+            return Err(Error::Config(format!(
+                "nats-server announced version `{version}`, which crawlq cannot read"
+            )))
+        }
+    };
+    if (major, minor) < MIN_SERVER_VERSION {
+        return Err(Error::Config(format!(
+            "nats-server {version} is too old: crawlq needs {}.{} or newer \
+             (JetStream message schedules); `make deps` installs 2.15.1",
+            MIN_SERVER_VERSION.0, MIN_SERVER_VERSION.1
+        )));
+    }
+    Ok(())
+}
+
 /// Window in which a repeated `Nats-Msg-Id` is dropped by the server.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
@@ -305,4 +336,19 @@ pub async fn ensure_kv(
         tracing::debug!(bucket, error = %e, "creating kv bucket stream");
     }
     js.get_key_value(bucket).await.map_err(Error::nats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_versions_older_than_2_12_are_refused() {
+        assert!(check_server_version("2.15.1").is_ok());
+        assert!(check_server_version("2.12.0-RC.1").is_ok());
+        assert!(check_server_version("3.0.0").is_ok());
+        let old = check_server_version("2.9.10").unwrap_err().to_string();
+        assert!(old.contains("too old") && old.contains("2.12"), "{old}");
+        assert!(check_server_version("garbage").is_err());
+    }
 }

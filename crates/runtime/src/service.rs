@@ -15,10 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::CommonArgs;
 use crate::error::Error;
+use crate::handler::Handler;
 use crate::http::{self, Readiness};
 use crate::nats::{self, ConsumerSettings};
 use crate::topology::{Stage, Topology};
-use crate::worker::{self, Backoff, Handler, WorkerConfig};
+use crate::worker::{self, Backoff, WorkerConfig};
 
 /// Readiness check name of the NATS connection.
 pub const CHECK_NATS: &str = "nats";
@@ -78,7 +79,11 @@ impl Runtime {
             match nats::provision_streams(&js, &topology, usize::from(common.nats.stream_replicas))
                 .await
             {
-                Ok(_) => break,
+                Ok(_) => {
+                    // The server answered, so its INFO (and version) is known.
+                    nats::check_server_version(&client.server_info().version)?;
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in = ?delay, "cannot provision streams yet");
                     readiness.set_failed(CHECK_STREAMS, e.to_string());

@@ -7,7 +7,10 @@
 //! 1. success: publish every result, await each PubAck, then ack the input;
 //! 2. retryable error: nak with the handler's delay or exponential backoff;
 //! 3. permanent error, or a retryable one on the last allowed delivery:
-//!    publish a [`DeadLetter`], await its PubAck, then terminate the input.
+//!    publish a dead letter, await its PubAck, then terminate the input.
+//!
+//! Which of these happens is decided by the pure [`settle`] function; this
+//! module only carries it out.
 //!
 //! Messages are handled in their own tasks, so a slow one never holds up
 //! the others; long handlers keep their message alive with in-progress
@@ -19,123 +22,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
-use async_nats::HeaderMap;
-use bytes::Bytes;
-use crawlq_proto::v1::DeadLetter;
-use crawlq_proto::CONTENT_TYPE_PROTOBUF;
 use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::clip;
-use crate::error::{Classify, Disposition};
+use crate::dead_letter::DeadLetterBuilder;
+use crate::error::Classify;
+use crate::handler::{Delivery, Handler, Outgoing};
 use crate::http::Readiness;
 use crate::metrics as m;
+use crate::settle::{self, Settlement};
 use crate::topology::{Stage, Topology};
-
-/// Header carrying the crawl request id along the pipeline, so a stored
-/// event can be matched to the submission that caused it.
-pub const REQUEST_ID_HEADER: &str = "Crawlq-Request-Id";
-
-/// One message as a handler sees it.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// Subject it was published to.
-    pub subject: String,
-    /// Its headers, if any.
-    pub headers: Option<HeaderMap>,
-    /// Its body.
-    pub payload: Bytes,
-    /// 1 on the first delivery.
-    pub delivered: u32,
-    /// Position in the stream; unique per message.
-    pub stream_sequence: u64,
-}
-
-impl Delivery {
-    /// A header value, if present.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.as_ref()?.get(name).map(|v| v.as_str())
-    }
-
-    /// Is the body marked as protobuf?
-    pub fn is_protobuf(&self) -> bool {
-        self.header("Content-Type")
-            .is_some_and(|v| v.eq_ignore_ascii_case(CONTENT_TYPE_PROTOBUF))
-    }
-}
-
-/// A message a handler wants published before its input is acked.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    /// Destination subject.
-    pub subject: String,
-    /// Headers (may be empty).
-    pub headers: HeaderMap,
-    /// Body.
-    pub payload: Bytes,
-}
-
-impl Outgoing {
-    /// A protobuf message, with its Content-Type header.
-    pub fn protobuf(subject: impl Into<String>, msg: &impl crawlq_proto::Message) -> Outgoing {
-        let mut headers = HeaderMap::new();
-        headers.insert("Content-Type", CONTENT_TYPE_PROTOBUF);
-        Outgoing {
-            subject: subject.into(),
-            headers,
-            payload: Bytes::from(msg.encode_to_vec()),
-        }
-    }
-
-    /// Sets the request-id header (see [`REQUEST_ID_HEADER`]).
-    pub fn with_request_id(mut self, id: &str) -> Outgoing {
-        if !id.is_empty() {
-            self.headers.insert(REQUEST_ID_HEADER, id);
-        }
-        self
-    }
-
-    /// Sets `Nats-Msg-Id`, so a republish after a crash is dropped by the
-    /// server as a duplicate within the stream's duplicate window.
-    pub fn with_msg_id(mut self, id: impl AsRef<str>) -> Outgoing {
-        self.headers.insert("Nats-Msg-Id", id.as_ref());
-        self
-    }
-}
-
-/// What a dead letter should say about the message, when the handler can tell.
-#[derive(Debug, Clone, Default)]
-pub struct Described {
-    /// URL concerned.
-    pub url: String,
-    /// Request id concerned.
-    pub request_id: String,
-}
-
-/// A stage's message handler.
-pub trait Handler: Send + Sync + 'static {
-    /// The stage's error type; its variants decide retry versus dead-letter.
-    type Error: Classify + std::fmt::Display + Send + 'static;
-
-    /// Handles one message and returns what to publish.
-    fn handle(
-        &self,
-        delivery: &Delivery,
-    ) -> impl Future<Output = Result<Vec<Outgoing>, Self::Error>> + Send;
-
-    /// Extra deliveries a message may use up by being deferred before it is
-    /// treated as poison. Handlers that never defer keep the default.
-    fn defer_allowance(&self) -> u32 {
-        0
-    }
-
-    /// URL and request id of a message, for its dead letter.
-    fn describe(&self, _delivery: &Delivery) -> Described {
-        Described::default()
-    }
-}
 
 /// Exponential retry delays with jitter.
 #[derive(Debug, Clone, Copy)]
@@ -308,21 +206,17 @@ async fn process<H: Handler>(
     if delivery.delivered > 1 {
         metrics::counter!(m::WORKER_REDELIVERIES, "stage" => stage).increment(1);
     }
-    if delivery.delivered > cfg.max_deliveries + handler.defer_allowance() {
-        // Earlier deliveries never finished (crash, hang): stop the loop here.
-        let why = format!(
-            "delivered {} times without finishing; the worker crashed or timed out each time",
-            delivery.delivered
-        );
-        dead_letter(
+    let limit = cfg.max_deliveries + handler.defer_allowance();
+    if let Some(settlement) = settle::exhausted(delivery.delivered, limit) {
+        carry_out(
             js,
             cfg,
             handler,
             &msg,
             &stream,
             &delivery,
-            "max_deliveries",
-            &why,
+            settlement,
+            Vec::new(),
         )
         .await;
         return;
@@ -336,8 +230,32 @@ async fn process<H: Handler>(
         .record(started.elapsed().as_secs_f64());
     in_flight.decrement(1.0);
 
-    match result {
-        Ok(outgoing) => {
+    let settlement = settle::settle(&result, delivery.delivered, cfg.max_deliveries);
+    if let (Err(err), Settlement::Retry(_)) = (&result, &settlement) {
+        tracing::info!(stage, reason = err.reason(), error = %err, delivered = delivery.delivered, "handler failed");
+    }
+    let outgoing = result.unwrap_or_default();
+    carry_out(
+        js, cfg, handler, &msg, &stream, &delivery, settlement, outgoing,
+    )
+    .await;
+}
+
+/// Carries out what [`settle`] decided.
+#[allow(clippy::too_many_arguments)]
+async fn carry_out<H: Handler>(
+    js: &jetstream::Context,
+    cfg: &WorkerConfig,
+    handler: &H,
+    msg: &jetstream::Message,
+    stream: &str,
+    delivery: &Delivery,
+    settlement: Settlement,
+    outgoing: Vec<Outgoing>,
+) {
+    let stage = cfg.stage.as_str();
+    match settlement {
+        Settlement::Ack => {
             match publish_all(js, outgoing).await {
                 Ok(n) => {
                     metrics::counter!(m::WORKER_PUBLISHED, "stage" => stage).increment(n);
@@ -350,7 +268,7 @@ async fn process<H: Handler>(
                     tracing::warn!(stage, error = %e, "publishing results failed; retrying");
                     nak(
                         cfg,
-                        &msg,
+                        msg,
                         cfg.backoff.delay(delivery.delivered),
                         NakKind::Retry,
                     )
@@ -358,37 +276,18 @@ async fn process<H: Handler>(
                 }
             }
         }
-        Err(err) => match err.disposition() {
-            Disposition::Retry(after) if delivery.delivered < cfg.max_deliveries => {
-                let delay = after.unwrap_or_else(|| cfg.backoff.delay(delivery.delivered));
-                tracing::info!(stage, reason = err.reason(), error = %err, delivered = delivery.delivered,
-                    retry_in = ?delay, "retryable failure");
-                nak(cfg, &msg, delay, NakKind::Retry).await;
-            }
-            Disposition::Defer(delay) => {
-                tracing::debug!(stage, reason = err.reason(), retry_in = ?delay, "deferred");
-                nak(cfg, &msg, delay, NakKind::Deferred).await;
-            }
-            disposition => {
-                let why = match disposition {
-                    Disposition::Retry(_) => {
-                        format!("gave up after {} deliveries: {err}", delivery.delivered)
-                    }
-                    _ => err.to_string(),
-                };
-                dead_letter(
-                    js,
-                    cfg,
-                    handler,
-                    &msg,
-                    &stream,
-                    &delivery,
-                    err.reason(),
-                    &why,
-                )
-                .await;
-            }
-        },
+        Settlement::Retry(after) => {
+            let delay = after.unwrap_or_else(|| cfg.backoff.delay(delivery.delivered));
+            tracing::info!(stage, delivered = delivery.delivered, retry_in = ?delay, "retryable failure");
+            nak(cfg, msg, delay, NakKind::Retry).await;
+        }
+        Settlement::Defer(delay) => {
+            tracing::debug!(stage, retry_in = ?delay, "deferred");
+            nak(cfg, msg, delay, NakKind::Deferred).await;
+        }
+        Settlement::DeadLetter { reason, error } => {
+            dead_letter(js, cfg, handler, msg, stream, delivery, reason, &error).await;
+        }
     }
 }
 
@@ -483,40 +382,15 @@ async fn dead_letter<H: Handler>(
 ) {
     let stage = cfg.stage.as_str();
     let described = handler.describe(delivery);
-    let mut letter = DeadLetter {
-        stage: stage.to_string(),
-        reason: reason.to_string(),
-        error: clip(error, 4096),
-        delivery_count: delivery.delivered,
-        original_subject: delivery.subject.clone(),
-        headers: delivery
-            .headers
-            .iter()
-            .flat_map(|h| h.iter())
-            .filter(|(k, _)| !k.to_string().eq_ignore_ascii_case("Nats-Msg-Id"))
-            .filter_map(|(k, v)| Some((k.to_string(), v.first()?.to_string())))
-            .collect(),
-        payload: delivery.payload.to_vec(),
-        failed_at: crate::now_ms(),
-        url: clip(&described.url, 2048),
-        request_id: clip(&described.request_id, 256),
-    };
-    // The letter must fit in one NATS message, or it could never be
-    // published and the message would be retried forever: a payload that
-    // left no room is cut, and the error says so.
-    let overhead = crawlq_proto::Message::encoded_len(&letter) - letter.payload.len();
-    let room = cfg.max_payload.saturating_sub(overhead + 1024);
-    if letter.payload.len() > room {
-        let full = letter.payload.len();
-        letter.payload.truncate(room);
-        letter.error = format!(
-            "{} (payload cut from {full} to {room} bytes to fit the dead-letter stream)",
-            letter.error
-        );
-    }
     // One dead letter per stream message, even if this runs twice.
-    let out = Outgoing::protobuf(cfg.topology.dlq(cfg.stage), &letter)
-        .with_msg_id(format!("dlq:{stream}:{}", delivery.stream_sequence));
+    let out = DeadLetterBuilder::new(cfg.stage, reason, error)
+        .delivery(delivery)
+        .described(&described)
+        .outgoing(
+            &cfg.topology,
+            format!("dlq:{stream}:{}", delivery.stream_sequence),
+            cfg.max_payload,
+        );
     match publish_all(js, vec![out]).await {
         Ok(_) => {
             tracing::warn!(stage, reason, url = %described.url, error, "dead-lettered");

@@ -23,8 +23,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use crawlq_extractor::render::{render, to_json};
 use crawlq_proto::v1::{SnapshotRecord, StoreOutcome};
+use crawlq_record::json::to_json;
+use crawlq_record::labels::Label;
+use crawlq_record::render;
 use crawlq_runtime::store::{Store, StoreKind};
 use object_store::path::Path;
 use object_store::{
@@ -109,12 +111,7 @@ impl Archive {
                         .sync()
                         .await
                         .map_err(|e| store_err("sync", &record.id, e))?;
-                    let label = match w.outcome {
-                        StoreOutcome::New => "new",
-                        StoreOutcome::Changed => "changed",
-                        _ => "unchanged",
-                    };
-                    metrics::counter!(m::WRITES, "outcome" => label).increment(1);
+                    metrics::counter!(m::WRITES, "outcome" => w.outcome.label()).increment(1);
                     metrics::histogram!(m::WRITE_SECONDS).record(started.elapsed().as_secs_f64());
                     return Ok(w);
                 }
@@ -128,12 +125,10 @@ impl Archive {
     async fn try_write(&self, r: &SnapshotRecord) -> Result<Written, Attempt> {
         let json_key = layout::latest_json(&r.host, &r.id);
         let existing = self.read_json(&json_key).await?;
-        let mut versions: Vec<VersionEntry> = existing
-            .as_ref()
-            .and_then(|(v, _)| {
-                serde_json::from_value(v.get("versions").cloned().unwrap_or(Value::Null)).ok()
-            })
-            .unwrap_or_default();
+        let mut versions = match &existing {
+            Some((doc, _)) => versions_of(&json_key, doc).map_err(Attempt::Failed)?,
+            None => Vec::new(),
+        };
         if let Some(v) = versions
             .iter()
             .find(|v| v.content_sha256 == r.content_sha256)
@@ -363,12 +358,32 @@ impl Archive {
             None => Ok(None),
             Some((bytes, version)) => match serde_json::from_slice(&bytes) {
                 Ok(v) => Ok(Some((v, version))),
-                Err(e) => Err(Attempt::Failed(StorageError::Conflict(format!(
-                    "{key} is not valid JSON ({e})"
-                )))),
+                Err(e) => Err(Attempt::Failed(StorageError::Damaged {
+                    key: key.to_string(),
+                    why: format!("not valid JSON: {e}"),
+                })),
             },
         }
     }
+}
+
+/// The version list of an article's JSON document. A document without a
+/// valid list is damaged: starting again at version 1 would overwrite the
+/// history it records.
+pub fn versions_of(key: &str, doc: &Value) -> Result<Vec<VersionEntry>, StorageError> {
+    let damaged = |why: String| StorageError::Damaged {
+        key: key.to_string(),
+        why,
+    };
+    let list = doc
+        .get("versions")
+        .ok_or_else(|| damaged("it has no `versions` list".into()))?;
+    let versions: Vec<VersionEntry> = serde_json::from_value(list.clone())
+        .map_err(|e| damaged(format!("its `versions` list does not parse: {e}")))?;
+    if versions.is_empty() {
+        return Err(damaged("its `versions` list is empty".into()));
+    }
+    Ok(versions)
 }
 
 enum Attempt {

@@ -26,9 +26,19 @@ pub enum StorageError {
     /// An immutable object exists with different content.
     #[error("`{0}` exists with different content; versions are never overwritten")]
     Conflict(String),
-    /// The NATS key-value bucket behind the index failed.
+    /// The host's index list could not be updated.
     #[error("index: {0}")]
-    Index(String),
+    Index(#[source] std::sync::Arc<crate::index::IndexError>),
+    /// An archived object that history depends on (an article's version
+    /// list) is damaged. Writing over it would lose history, so the record
+    /// is refused until someone repairs the object.
+    #[error("`{key}` is damaged ({why}); refusing to overwrite the history it holds")]
+    Damaged {
+        /// Object key.
+        key: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// Concurrent writers kept changing the article's JSON.
     #[error("`{0}` kept changing under us; will retry")]
     Contended(String),
@@ -53,7 +63,11 @@ impl Classify for StorageError {
         match self {
             StorageError::BadMessage(_)
             | StorageError::Incomplete(_)
-            | StorageError::Conflict(_) => Disposition::Permanent,
+            | StorageError::Conflict(_)
+            | StorageError::Damaged { .. } => Disposition::Permanent,
+            StorageError::Index(e) if matches!(**e, crate::index::IndexError::Damaged { .. }) => {
+                Disposition::Permanent
+            }
             _ => Disposition::Retry(None),
         }
     }
@@ -64,7 +78,11 @@ impl Classify for StorageError {
             StorageError::Incomplete(_) => "incomplete_record",
             StorageError::Store { .. } => "store_error",
             StorageError::Conflict(_) => "version_conflict",
+            StorageError::Index(e) if matches!(**e, crate::index::IndexError::Damaged { .. }) => {
+                "damaged_index"
+            }
             StorageError::Index(_) => "index_error",
+            StorageError::Damaged { .. } => "damaged_archive",
             StorageError::Contended(_) => "contended",
         }
     }

@@ -40,7 +40,39 @@ pub struct IndexEntry {
     pub published_at: i64,
 }
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+/// Why an index list could not be updated.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The key-value bucket failed.
+    #[error("index bucket {op} for `{host}`: {source}")]
+    Kv {
+        /// Operation.
+        op: &'static str,
+        /// Host key.
+        host: String,
+        /// Underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The stored list is not a list of entries. Replacing it would erase
+    /// the host's index, so the update is refused until someone repairs it.
+    #[error("index list of `{host}` is damaged ({source}); refusing to replace it")]
+    Damaged {
+        /// Host key.
+        host: String,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Other writers kept changing the list.
+    #[error("index for `{0}` kept changing")]
+    Contended(String),
+    /// The index task is gone (the process is stopping).
+    #[error("index writer stopped")]
+    Stopped,
+}
+
+type Waiter = oneshot::Sender<Result<(), Arc<IndexError>>>;
 
 /// Handle to the index writer.
 #[derive(Clone)]
@@ -71,9 +103,9 @@ impl Index {
         self.tx
             .send((layout::host_segment(host), entry, done))
             .await
-            .map_err(|_| StorageError::Index("index writer stopped".into()))?;
+            .map_err(|_| StorageError::Index(Arc::new(IndexError::Stopped)))?;
         wait.await
-            .map_err(|_| StorageError::Index("index writer stopped".into()))?
+            .map_err(|_| StorageError::Index(Arc::new(IndexError::Stopped)))?
             .map_err(StorageError::Index)
     }
 }
@@ -99,7 +131,7 @@ async fn batcher(
         let kv = &kv;
         let merged = futures::future::join_all(batch.into_iter().map(
             |(host, (entries, waiters))| async move {
-                let result = merge(kv, &host, entries).await;
+                let result = merge(kv, &host, entries).await.map_err(Arc::new);
                 (host, waiters, result)
             },
         ))
@@ -116,14 +148,13 @@ async fn batcher(
 }
 
 /// Merges `entries` into the host's list with compare-and-swap.
-async fn merge(kv: &kv::Store, host: &str, entries: Vec<IndexEntry>) -> Result<(), String> {
+async fn merge(kv: &kv::Store, host: &str, entries: Vec<IndexEntry>) -> Result<(), IndexError> {
     for _ in 0..50 {
-        let current = kv.entry(host).await.map_err(|e| e.to_string())?;
+        let current = kv.entry(host).await.map_err(|e| kv_err("get", host, e))?;
         let (mut list, revision) = match &current {
-            Some(e) if e.operation == kv::Operation::Put => (
-                serde_json::from_slice::<Vec<IndexEntry>>(&e.value).unwrap_or_default(),
-                e.revision,
-            ),
+            Some(e) if e.operation == kv::Operation::Put => {
+                (parse_list(host, &e.value)?, e.revision)
+            }
             Some(e) => (Vec::new(), e.revision),
             None => (Vec::new(), 0),
         };
@@ -157,7 +188,27 @@ async fn merge(kv: &kv::Store, host: &str, entries: Vec<IndexEntry>) -> Result<(
             }
         }
     }
-    Err(format!("index for {host} kept changing"))
+    Err(IndexError::Contended(host.to_string()))
+}
+
+/// The stored list of `host`, refused if damaged.
+fn parse_list(host: &str, value: &[u8]) -> Result<Vec<IndexEntry>, IndexError> {
+    serde_json::from_slice(value).map_err(|source| IndexError::Damaged {
+        host: host.to_string(),
+        source,
+    })
+}
+
+fn kv_err(
+    op: &'static str,
+    host: &str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> IndexError {
+    IndexError::Kv {
+        op,
+        host: host.to_string(),
+        source: Box::new(e),
+    }
 }
 
 fn rand_jitter() -> u64 {
@@ -211,7 +262,7 @@ pub async fn flush_host(
     let Some(value) = kv.get(host).await.map_err(|e| e.to_string())? else {
         return Ok(());
     };
-    let list: Vec<IndexEntry> = serde_json::from_slice(&value).map_err(|e| e.to_string())?;
+    let list = parse_list(host, &value).map_err(|e| e.to_string())?;
     let md = render_index(host, &list, tz);
     store
         .inner
@@ -230,7 +281,7 @@ pub fn render_index(host: &str, list: &[IndexEntry], tz: FixedOffset) -> String 
         let (mo, d) = date.map_or((1, 1), |t| (t.month(), t.day()));
         out.push_str(&format!(
             "{mo}-{d} [{}](../articles/{}/{}.md)\n",
-            crawlq_extractor::render::escape_title(&e.title),
+            crawlq_record::seed::escape_title(&e.title),
             layout::host_segment(host),
             e.id
         ));
@@ -261,6 +312,20 @@ pub fn parse_tz(s: &str) -> Result<FixedOffset, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_damaged_list_is_refused_not_replaced() {
+        let good = serde_json::to_vec(&vec![IndexEntry {
+            id: "a".into(),
+            title: "t".into(),
+            published_at: 1,
+        }])
+        .unwrap();
+        assert_eq!(parse_list("h", &good).unwrap().len(), 1);
+        let err = parse_list("h", b"{\"not\": \"a list\"}").unwrap_err();
+        assert!(matches!(err, IndexError::Damaged { .. }), "{err}");
+        assert!(err.to_string().contains("refusing to replace"), "{err}");
+    }
 
     #[test]
     fn renders_lines_like_the_original_archive() {

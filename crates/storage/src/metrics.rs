@@ -1,6 +1,6 @@
 //! Every metric the storage service emits. Retries and dead letters are
 //! counted by the runtime as `crawlq_storage_retries_total` and
-//! `crawlq_storage_dead_letters_total{reason}`.
+//! `crawlq_worker_dead_letters_total{stage="storage",reason}`.
 
 use metrics::{describe_counter, describe_histogram, Unit};
 

@@ -65,10 +65,10 @@ pub async fn locate(
         let url =
             url::Url::parse(url_or_id).map_err(|_| ReadError::NotFound(url_or_id.to_string()))?;
         let host = url.host_str().unwrap_or_default().to_string();
-        let canonical = crawlq_extractor::render::canonical_url(&url);
+        let canonical = crawlq_record::canonical_url(&url);
         (
             vec![layout::host_segment(&host)],
-            crawlq_extractor::extract::record_id(&canonical),
+            crawlq_record::record_id(&canonical),
         )
     };
     for host in hosts {

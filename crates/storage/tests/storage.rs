@@ -8,7 +8,7 @@ use clap::Parser;
 use crawlq_proto::v1::{SnapshotRecord, StoreOutcome, StoredSnapshot};
 use crawlq_proto::Message as _;
 use crawlq_storage::read;
-use crawlq_storage::service::{run, Config};
+use crawlq_storage::{run, Config};
 use crawlq_testkit::{eventually, read_stream, service_args, unique_prefix, NatsServer, S3Server};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -34,7 +34,7 @@ fn config(nats: &NatsServer, prefix: &str, store_url: &str) -> Config {
 fn record(url: &str, title: &str, html: &str, fetched_at: i64) -> SnapshotRecord {
     let u = url::Url::parse(url).unwrap();
     SnapshotRecord {
-        id: crawlq_extractor::extract::record_id(u.as_str()),
+        id: crawlq_record::record_id(u.as_str()),
         url: u.to_string(),
         fetched_url: u.to_string(),
         host: u.host_str().unwrap().to_string(),
@@ -281,7 +281,7 @@ async fn example_record_is_rendered_byte_for_byte() {
         "/../../../shared/seed/rfi-snapshot-example.md"
     ))
     .unwrap();
-    let (ts, title, url) = crawlq_extractor::render::parse_header(&seed).unwrap();
+    let (ts, title, url) = crawlq_record::parse_header(&seed).unwrap();
     let html = seed.splitn(5, '\n').nth(4).unwrap().trim_end_matches('\n');
     let mut r = record(&url, &title, html, 5_000);
     r.published_at = ts;
@@ -450,7 +450,7 @@ async fn a_version_left_by_a_crashed_attempt_is_adopted_not_duplicated() {
         first.fetched_at,
         &first.content_sha256,
     );
-    let md = crawlq_extractor::render::render(&first);
+    let md = crawlq_record::render(&first);
     std::fs::create_dir_all(dir.path().join(&orphan).parent().unwrap()).unwrap();
     std::fs::write(dir.path().join(&orphan), md).unwrap();
 
@@ -469,4 +469,100 @@ async fn a_version_left_by_a_crashed_attempt_is_adopted_not_duplicated() {
         .await
         .unwrap()
         .contains("Same words both times."));
+}
+
+async fn dead_letters(js: &jetstream::Context, prefix: &str) -> Vec<crawlq_proto::v1::DeadLetter> {
+    read_stream(js, &format!("{}_DLQ", prefix.to_uppercase()))
+        .await
+        .iter()
+        .map(|m| crawlq_proto::v1::DeadLetter::decode(m.payload.as_slice()).unwrap())
+        .collect()
+}
+
+/// A damaged version list or index list is never silently replaced: the
+/// record is dead-lettered with a reason and the history stays as it was.
+#[tokio::test]
+async fn damaged_history_is_refused_and_dead_lettered_not_overwritten() {
+    let nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Running::start(config(&nats, &prefix, dir.path().to_str().unwrap()));
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    wait_streams(&js, &prefix).await;
+
+    let v1 = record("https://news.example.com/a", "A", "<p>One.</p>", 1_000);
+    publish(&js, &prefix, &v1).await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            events(&js, &prefix).await.len() == 1
+        })
+        .await
+    );
+
+    // 1. The article's version list is damaged by hand.
+    let json_path = dir
+        .path()
+        .join(format!("articles/news.example.com/{}.json", v1.id));
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    doc["versions"] = serde_json::json!("garbage");
+    std::fs::write(&json_path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let versions_dir = dir
+        .path()
+        .join(format!("versions/news.example.com/{}", v1.id));
+    let before = std::fs::read_dir(&versions_dir).unwrap().count();
+
+    let v2 = record("https://news.example.com/a", "A", "<p>Two.</p>", 2_000);
+    publish(&js, &prefix, &v2).await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            !dead_letters(&js, &prefix).await.is_empty()
+        })
+        .await
+    );
+    let letters = dead_letters(&js, &prefix).await;
+    assert_eq!(
+        letters[0].reason, "damaged_archive",
+        "{:?}",
+        letters[0].error
+    );
+    assert!(
+        letters[0].error.contains("refusing to overwrite"),
+        "{}",
+        letters[0].error
+    );
+    assert_eq!(
+        std::fs::read_dir(&versions_dir).unwrap().count(),
+        before,
+        "no version written"
+    );
+    let kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(
+        kept["versions"], "garbage",
+        "the damaged document is left for repair"
+    );
+
+    // 2. The host's index list in KV is damaged by hand.
+    let kv = js.get_key_value(format!("{prefix}_index")).await.unwrap();
+    kv.put("other.example.com", "{not a list".into())
+        .await
+        .unwrap();
+    let other = record("https://other.example.com/b", "B", "<p>B.</p>", 3_000);
+    publish(&js, &prefix, &other).await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            dead_letters(&js, &prefix).await.len() == 2
+        })
+        .await
+    );
+    let letters = dead_letters(&js, &prefix).await;
+    assert_eq!(letters[1].reason, "damaged_index", "{}", letters[1].error);
+    let list = kv.get("other.example.com").await.unwrap().unwrap();
+    assert_eq!(
+        &list[..],
+        b"{not a list",
+        "the damaged list is not replaced"
+    );
+    svc.stop().await;
 }

@@ -19,6 +19,9 @@ pub use s3::S3Server;
 use std::net::TcpListener;
 use std::time::Duration;
 
+/// The nats-server release the tests run on (`make deps` installs it).
+pub const NATS_SERVER_VERSION: &str = "2.15.1";
+
 /// A random subject prefix such as `t3f9a2c1d`, unique per test.
 pub fn unique_prefix() -> String {
     format!("t{:08x}", rand::random::<u32>())

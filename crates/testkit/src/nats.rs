@@ -75,7 +75,7 @@ impl NatsServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start nats-server (install it with `apt-get install nats-server`)");
+            .expect("start nats-server (`make deps` installs it into .tools/bin)");
         self.child = Some(child);
         wait_for_port(self.port, Duration::from_secs(15))
             .await
@@ -121,8 +121,20 @@ impl Drop for NatsServer {
     }
 }
 
-fn nats_server_binary() -> PathBuf {
-    std::env::var_os("NATS_SERVER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("nats-server"))
+/// The nats-server the tests run: `NATS_SERVER_BIN`, else the pinned one
+/// `make deps` installs into the repository's `.tools/bin`.
+pub fn nats_server_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("NATS_SERVER_BIN") {
+        return PathBuf::from(bin);
+    }
+    let pinned = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/nats-server");
+    if pinned.exists() {
+        return pinned;
+    }
+    panic!(
+        "no nats-server at {}: run `make deps` (it installs nats-server {} there), \
+         or set NATS_SERVER_BIN",
+        pinned.display(),
+        crate::NATS_SERVER_VERSION
+    )
 }

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use crawlq_extractor::{bench, render, Extracted, Extractor, Page};
+use crawlq_extractor::{bench, Extracted, Extractor, Page};
+use crawlq_record::render;
 
 /// Output format of `extract`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -85,7 +86,7 @@ pub fn extract(args: ExtractArgs) -> anyhow::Result<()> {
         Format::Md => print!("{}", render(&record)),
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&crawlq_extractor::render::to_json(&record))?
+            serde_json::to_string_pretty(&crawlq_record::json::to_json(&record))?
         ),
     }
     Ok(())

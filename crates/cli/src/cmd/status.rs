@@ -69,13 +69,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     let mut stored: BTreeMap<String, u64> = BTreeMap::new();
     for m in scan(&js, &topo.stored_stream()).await? {
         if let Ok(e) = StoredSnapshot::decode(m.as_slice()) {
-            let name = StoreOutcome::try_from(e.outcome)
-                .map(|o| {
-                    o.as_str_name()
-                        .trim_start_matches("STORE_OUTCOME_")
-                        .to_ascii_lowercase()
-                })
-                .unwrap_or_default();
+            let name = crawlq_record::labels::of::<StoreOutcome>(e.outcome);
             *stored.entry(name).or_insert(0) += 1;
         }
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_nats::jetstream;
 use clap::Args;
+use crawlq_crawler::normalize::{normalize, DEFAULT_STRIP};
 use crawlq_proto::v1::{CrawlRequest, Origin, UrlKind};
 use crawlq_runtime::config::{parse_duration, NatsArgs};
 use crawlq_runtime::{Outgoing, Topology};
@@ -143,16 +144,14 @@ fn read_lines(
     Ok(())
 }
 
-/// Validates a URL the way the crawler will.
+/// Normalises a URL exactly as the crawler will (tracking parameters
+/// stripped, credentials and overlong URLs refused), so that what is
+/// rejected is rejected here, where the user sees it.
 fn check(raw: &str) -> Result<String, String> {
-    let url = url::Url::parse(raw.trim()).map_err(|e| e.to_string())?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("scheme `{}` is not http or https", url.scheme()));
-    }
-    if url.host().is_none() {
-        return Err("no host".into());
-    }
-    Ok(url.to_string())
+    let strip: Vec<String> = DEFAULT_STRIP.iter().map(|s| s.to_string()).collect();
+    normalize(raw, &strip)
+        .map(|u| u.to_string())
+        .map_err(|e| e.to_string())
 }
 
 fn rand_id(url: &str, now: i64) -> u64 {
@@ -195,6 +194,18 @@ pub async fn wait_idle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_checked_as_the_crawler_checks_them() {
+        assert_eq!(
+            check("https://Example.com/a?utm_source=x&id=1#top").unwrap(),
+            "https://example.com/a?id=1"
+        );
+        assert!(check("https://user:pw@example.com/").is_err());
+        let long = format!("https://example.com/{}", "a".repeat(9000));
+        assert!(check(&long).unwrap_err().contains("limit"));
+        assert!(check("ftp://example.com/").is_err());
+    }
 
     #[test]
     fn feeds_files_skip_blanks_and_comments_and_keep_their_kind() {

@@ -1,5 +1,4 @@
-//! The seed format of the archive this project keeps (see
-//! `shared/seed/rfi-snapshot-example.md`):
+//! The seed format of the news archive this project is compatible with:
 //!
 //! ```text
 //! <!--{published_at ms}-->
@@ -9,7 +8,7 @@
 //! {clean html on one line}
 //! ```
 //!
-//! Storage and `crawlq extract` both use [`render`]. [`parse_header`] reads
+//! Storage, `crawlq get` and `crawlq extract` all use [`render`]. [`parse_header`] reads
 //! the first two lines back, and `render` guarantees it always can: the
 //! title is trimmed, its newlines folded and its brackets and backslashes
 //! escaped; the URL is WHATWG-serialised with parentheses and spaces
@@ -85,41 +84,6 @@ pub fn parse_header(md: &str) -> Option<(i64, String, String)> {
     };
     let url = rest.strip_prefix('(')?.strip_suffix(')')?;
     (lines.next()? == "------").then(|| (ts, title, url.to_string()))
-}
-
-/// The record as a JSON object with every field (the raw page bytes are
-/// left out; they are archived on their own).
-pub fn to_json(r: &SnapshotRecord) -> serde_json::Value {
-    let source = crawlq_proto::v1::DateSource::try_from(r.published_at_source)
-        .map(|s| {
-            s.as_str_name()
-                .trim_start_matches("DATE_SOURCE_")
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
-    serde_json::json!({
-        "id": r.id,
-        "url": r.url,
-        "fetched_url": r.fetched_url,
-        "title": r.title,
-        "published_at": r.published_at,
-        "published_at_source": source,
-        "modified_at": r.modified_at,
-        "fetched_at": r.fetched_at,
-        "host": r.host,
-        "site_name": r.site_name,
-        "authors": r.authors,
-        "language": r.language,
-        "description": r.description,
-        "lead_image": r.lead_image,
-        "content_html": r.content_html,
-        "text": r.text,
-        "word_count": r.word_count,
-        "content_sha256": r.content_sha256,
-        "links": r.links,
-        "extractor_version": r.extractor_version,
-        "raw_key": r.raw_key,
-    })
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Property tests for the seed-format renderer: whatever the title and URL,
 //! the rendered record parses back into the same title and URL.
 
-use crawlq_extractor::render::{parse_header, render};
 use crawlq_proto::v1::SnapshotRecord;
+use crawlq_record::seed::{parse_header, render};
 use proptest::prelude::*;
 
 proptest! {
@@ -20,7 +20,7 @@ proptest! {
         let joined = url::Url::parse("https://news.example.com/").unwrap().join(&path);
         prop_assume!(joined.is_ok());
         let url = joined.unwrap();
-        let canonical = crawlq_extractor::render::canonical_url(&url);
+        let canonical = crawlq_record::seed::canonical_url(&url);
         let record = SnapshotRecord { title: title.clone(), url: canonical.clone(), published_at: ts, content_html: html, ..Default::default() };
         let md = render(&record);
         let (got_ts, got_title, got_url) = parse_header(&md).expect("header parses");

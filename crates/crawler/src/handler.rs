@@ -1,0 +1,374 @@
+//! The crawler stage: intake messages in, `FetchedPage`s out.
+//!
+//! For each request: normalise the URL; skip it if the same URL was
+//! fetched within the duplicate window (unless forced); check robots.txt;
+//! wait for the host's politeness slot (without holding a fetch slot);
+//! take one of the global fetch slots; fetch with a conditional GET; and
+//! hand the page on, inline or by claim check.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+use crawlq_proto::v1::{
+    BodyEncoding, CrawlRequest, FetchedPage, Origin, StoreOutcome, StoredSnapshot, UrlKind,
+};
+use crawlq_runtime::store::Store;
+use crawlq_runtime::{DeadLetterBuilder, Delivery, Described, Handler, Outgoing, Stage, Topology};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use url::Url;
+
+use crate::config::Config;
+use crate::error::CrawlError;
+use crate::fetch::{Fetcher, Limits, Validators};
+use crate::intake::{parse_intake, Intake};
+use crate::metrics as m;
+use crate::normalize::normalize;
+use crate::politeness::Politeness;
+use crate::robots::RobotsCache;
+use crate::ssrf::Guard;
+
+/// What the crawler remembers about a URL it fetched.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Seen {
+    request_id: String,
+    etag: String,
+    last_modified: String,
+}
+
+/// Fetches pages.
+pub struct CrawlHandler {
+    fetcher: Fetcher,
+    robots: Option<RobotsCache>,
+    politeness: Arc<Politeness>,
+    fetch_slots: Arc<Semaphore>,
+    store: Store,
+    topology: Topology,
+    seen: kv::Store,
+    validators: kv::Store,
+    strip: Vec<String>,
+    host_delay: Duration,
+    max_wait: Duration,
+    max_payload: usize,
+}
+
+impl CrawlHandler {
+    /// Builds the handler.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: &Config,
+        store: Store,
+        topology: Topology,
+        robots: kv::Store,
+        seen: kv::Store,
+        validators: kv::Store,
+        max_payload: usize,
+    ) -> Result<Self, CrawlError> {
+        let guard = Guard {
+            allow_private: config.allow_private_networks,
+            allow: config.allow_cidrs.clone(),
+        };
+        let limits = Limits {
+            max_redirects: config.max_redirects,
+            connect_timeout: config.connect_timeout,
+            deadline: config.fetch_deadline,
+            max_body: config.max_body,
+        };
+        Ok(CrawlHandler {
+            fetcher: Fetcher::new(guard, limits, &config.user_agent)?,
+            robots: config
+                .respect_robots
+                .then(|| RobotsCache::new(robots, &config.robots_agent)),
+            politeness: Politeness::new(config.host_concurrency),
+            fetch_slots: Arc::new(Semaphore::new(config.fetch_concurrency.max(1))),
+            store,
+            topology,
+            seen,
+            validators,
+            strip: config.strip_params.clone(),
+            host_delay: config.host_delay,
+            max_wait: config.max_politeness_wait,
+            max_payload: if max_payload == 0 {
+                1024 * 1024
+            } else {
+                max_payload
+            },
+        })
+    }
+
+    /// Turns an intake message into requests: a protobuf `CrawlRequest`, or
+    /// plain text with one URL per line.
+    fn intake(&self, d: &Delivery) -> Result<Vec<CrawlRequest>, CrawlError> {
+        let lines = match parse_intake(&d.payload, d.is_protobuf())? {
+            Intake::Request(r) => return Ok(vec![*r]),
+            Intake::Lines(lines) => lines,
+        };
+        Ok(lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, url)| CrawlRequest {
+                url: url.to_string(),
+                request_id: short_hash(&format!("{}:{}:{url}", d.stream_sequence, i)),
+                submitted_at: crawlq_runtime::now_ms(),
+                origin: Origin::User as i32,
+                ..Default::default()
+            })
+            .collect())
+    }
+
+    /// Splits a multi-URL text message into one protobuf request each; bad
+    /// lines become dead letters of their own.
+    fn fan_out(&self, reqs: Vec<CrawlRequest>, d: &Delivery) -> Vec<Outgoing> {
+        reqs.into_iter()
+            .map(|mut r| match normalize(&r.url, &self.strip) {
+                Ok(u) => {
+                    r.url = u.to_string();
+                    Outgoing::protobuf(self.topology.urls(), &r).with_msg_id(format!("req:{}", r.request_id))
+                }
+                Err(e) => {
+                    metrics::counter!(crawlq_runtime::metrics::WORKER_DEAD_LETTERS, "stage" => "crawler", "reason" => "invalid_url").increment(1);
+                    // The line itself is the payload.
+                    DeadLetterBuilder::new(Stage::Crawler, "invalid_url", &e.to_string())
+                        .delivery(d)
+                        .payload(r.url.clone().into_bytes())
+                        .described(&Described {
+                            url: r.url.clone(),
+                            request_id: r.request_id.clone(),
+                        })
+                        .outgoing(
+                            &self.topology,
+                            format!("dlq:intake:{}", r.request_id),
+                            self.max_payload,
+                        )
+                }
+            })
+            .collect()
+    }
+
+    async fn crawl(&self, mut req: CrawlRequest) -> Result<Vec<Outgoing>, CrawlError> {
+        let url = normalize(&req.url, &self.strip)?;
+        req.url = url.to_string();
+        if req.request_id.is_empty() {
+            req.request_id = short_hash(&req.url);
+        }
+        let key = short_hash(url.as_str());
+        let seen = self.get_seen(&self.seen, &key).await?;
+        // Feeds and sitemaps a user asks for are polls: always fetched
+        // (conditionally, so an unchanged feed costs a 304).
+        let poll = req.origin == Origin::User as i32
+            && (req.kind == UrlKind::Feed as i32 || req.kind == UrlKind::Sitemap as i32);
+        if !req.force && !poll {
+            if let Some(s) = &seen {
+                if s.request_id != req.request_id {
+                    m::request("duplicate", 0);
+                    tracing::debug!(url = %url, "fetched within the duplicate window; skipped");
+                    return Ok(Vec::new());
+                }
+            }
+        }
+        if let Some(robots) = &self.robots {
+            let verdict = robots.check(&url, &self.fetcher).await?;
+            if !verdict.allowed {
+                metrics::counter!(m::ROBOTS_DENIALS).increment(1);
+                return Err(CrawlError::RobotsDisallowed);
+            }
+            return self.fetch(req, url, key, verdict.crawl_delay).await;
+        }
+        self.fetch(req, url, key, None).await
+    }
+
+    async fn fetch(
+        &self,
+        req: CrawlRequest,
+        url: Url,
+        key: String,
+        crawl_delay: Option<Duration>,
+    ) -> Result<Vec<Outgoing>, CrawlError> {
+        let host = url.host_str().unwrap_or_default().to_string();
+        let delay = crawl_delay.map_or(self.host_delay, |d| d.max(self.host_delay));
+        let (_host_permit, waited) = self
+            .politeness
+            .acquire(&host, delay, self.max_wait)
+            .await
+            .map_err(CrawlError::Deferred)?;
+        metrics::histogram!(m::POLITENESS_WAIT).record(waited.as_secs_f64());
+        let _slot = self
+            .fetch_slots
+            .acquire()
+            .await
+            .expect("fetch semaphore is never closed");
+
+        // Conditional GET, unless the stored validators came from this very
+        // request (a retry: its page may never have reached the extractor),
+        // or a forced feed/sitemap must be re-read to find its items.
+        let discovery = matches!(req.kind(), UrlKind::Feed | UrlKind::Sitemap);
+        let validators = self
+            .get_seen(&self.validators, &key)
+            .await?
+            .filter(|v| v.request_id != req.request_id && !(req.force && discovery));
+        let validators = validators.map(|v| Validators {
+            etag: v.etag,
+            last_modified: v.last_modified,
+        });
+
+        let gauge = metrics::gauge!(m::IN_FLIGHT);
+        gauge.increment(1.0);
+        let result = self.fetcher.fetch(&url, validators.as_ref()).await;
+        gauge.decrement(1.0);
+        let resp = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let status = match &e {
+                    CrawlError::NotFound(s) | CrawlError::ClientError(s) => *s,
+                    CrawlError::ServerError { status, .. } => *status,
+                    _ => 0,
+                };
+                m::request("failed", status);
+                return Err(e);
+            }
+        };
+        metrics::histogram!(m::FETCH_SECONDS).record(resp.elapsed.as_secs_f64());
+        let fetched_at = crawlq_runtime::now_ms();
+        let remember = Seen {
+            request_id: req.request_id.clone(),
+            etag: resp.headers.etag.clone(),
+            last_modified: resp.headers.last_modified.clone(),
+        };
+        self.put_seen(&self.seen, &key, &remember).await?;
+
+        if resp.status == 304 {
+            m::request("not_modified", 304);
+            let event = StoredSnapshot {
+                outcome: StoreOutcome::NotModified as i32,
+                url: url.to_string(),
+                request_id: req.request_id.clone(),
+                host: url.host_str().unwrap_or_default().to_string(),
+                ..Default::default()
+            };
+            let out = Outgoing::protobuf(self.topology.stored(), &event)
+                .with_msg_id(format!("nm:{}:{}", req.request_id, req.attempt))
+                .with_request_id(&req.request_id);
+            return Ok(vec![out]);
+        }
+        if !remember.etag.is_empty() || !remember.last_modified.is_empty() {
+            self.put_seen(&self.validators, &key, &remember).await?;
+        }
+        m::request("fetched", resp.status);
+        let body_len = resp.body.len() as u64;
+        let mut page = FetchedPage {
+            final_url: resp.final_url.to_string(),
+            redirect_chain: resp.chain,
+            status: u32::from(resp.status),
+            headers: Some(resp.headers),
+            fetched_at,
+            fetch_duration_ms: resp.elapsed.as_millis().min(u128::from(u32::MAX)) as u32,
+            remote_addr: resp.remote.map(|a| a.to_string()).unwrap_or_default(),
+            body_len,
+            request: Some(req.clone()),
+            ..Default::default()
+        };
+        self.attach_body(&mut page, resp.body, &req).await?;
+        let out = Outgoing::protobuf(self.topology.fetched(), &page)
+            .with_msg_id(format!("fetched:{}:{}", req.request_id, req.attempt))
+            .with_request_id(&req.request_id);
+        Ok(vec![out])
+    }
+
+    /// Inline when it fits (zstd when that helps), else by claim check.
+    /// The compressed body is also the archived raw copy.
+    async fn attach_body(
+        &self,
+        page: &mut FetchedPage,
+        body: Bytes,
+        req: &CrawlRequest,
+    ) -> Result<(), CrawlError> {
+        let budget = self.max_payload.saturating_sub(64 * 1024);
+        let compressed = if body.len() > 4096 {
+            zstd::bulk::compress(&body, crawlq_proto::BODY_ZSTD_LEVEL)
+                .ok()
+                .filter(|c| c.len() < body.len())
+        } else {
+            None
+        };
+        let (bytes, encoding) = match compressed {
+            Some(c) => (Bytes::from(c), BodyEncoding::Zstd),
+            None => (body.clone(), BodyEncoding::Identity),
+        };
+        if bytes.len() <= budget {
+            page.body = bytes.to_vec();
+            page.body_encoding = encoding as i32;
+            return Ok(());
+        }
+        // Claim check: always zstd in the store.
+        let z = if encoding == BodyEncoding::Zstd {
+            bytes
+        } else {
+            Bytes::from(
+                zstd::bulk::compress(&body, crawlq_proto::BODY_ZSTD_LEVEL)
+                    .map_err(|e| CrawlError::Infra(e.to_string()))?,
+            )
+        };
+        let day = page.fetched_at / 86_400_000;
+        let key = format!("claims/{day}/{}-{}.zst", req.request_id, page.fetched_at);
+        crawlq_runtime::store::put_claim(&self.store, &key, z)
+            .await
+            .map_err(|e| CrawlError::Infra(format!("claim check {key}: {e}")))?;
+        metrics::counter!(m::CLAIM_CHECKS).increment(1);
+        page.body_key = key;
+        page.body_encoding = BodyEncoding::Zstd as i32;
+        Ok(())
+    }
+
+    async fn get_seen(&self, kv: &kv::Store, key: &str) -> Result<Option<Seen>, CrawlError> {
+        match kv.get(key).await {
+            Ok(v) => Ok(v.and_then(|b| serde_json::from_slice(&b).ok())),
+            Err(e) => Err(CrawlError::Infra(format!("kv get: {e}"))),
+        }
+    }
+
+    async fn put_seen(&self, kv: &kv::Store, key: &str, v: &Seen) -> Result<(), CrawlError> {
+        let bytes = Bytes::from(serde_json::to_vec(v).expect("seen serialises"));
+        kv.put(key, bytes)
+            .await
+            .map(|_| ())
+            .map_err(|e| CrawlError::Infra(format!("kv put: {e}")))
+    }
+}
+
+impl Handler for CrawlHandler {
+    type Error = CrawlError;
+
+    async fn handle(&self, d: &Delivery) -> Result<Vec<Outgoing>, CrawlError> {
+        let mut reqs = self.intake(d)?;
+        if reqs.len() > 1 {
+            return Ok(self.fan_out(reqs, d));
+        }
+        let mut req = reqs.pop().expect("one request");
+        req.attempt = d.delivered.saturating_sub(1);
+        self.crawl(req).await
+    }
+
+    fn defer_allowance(&self) -> u32 {
+        100
+    }
+
+    fn describe(&self, d: &Delivery) -> Described {
+        match self.intake(d) {
+            Ok(reqs) if reqs.len() == 1 => Described {
+                url: reqs[0].url.clone(),
+                request_id: reqs[0].request_id.clone(),
+            },
+            _ => Described {
+                url: String::from_utf8_lossy(&d.payload[..d.payload.len().min(200)]).into_owned(),
+                request_id: String::new(),
+            },
+        }
+    }
+}
+
+fn short_hash(s: &str) -> String {
+    hex::encode(&Sha256::digest(s.as_bytes())[..12])
+}

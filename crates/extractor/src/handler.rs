@@ -1,0 +1,408 @@
+//! The extractor stage: `FetchedPage` in; `SnapshotRecord`s and new
+//! `CrawlRequest`s out.
+//!
+//! Parsing runs on the blocking pool, at most one page per core at a time,
+//! within a time budget; a page over budget is dead-lettered.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use crawlq_proto::v1::{
+    BodyEncoding, CrawlRequest, FeedHints, FetchedPage, Origin, ResponseHeaders, SnapshotRecord,
+    UrlKind,
+};
+use crawlq_proto::Message as _;
+use crawlq_runtime::store::Store;
+use crawlq_runtime::{Delivery, Described, Handler, Outgoing, Topology};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use url::Url;
+
+use crate::config::Config;
+use crate::error::ExtractError;
+use crate::extract::{Extracted, Extractor, Page};
+use crate::feeds::{self, Discovery, Entry, Kind};
+use crate::metrics as m;
+
+/// Turns fetched pages into records and requests.
+pub struct ExtractHandler {
+    extractor: Arc<Extractor>,
+    store: Store,
+    topology: Topology,
+    feed_content: bool,
+    default_max_depth: u32,
+    timeout: Duration,
+    max_payload: usize,
+    parsers: Arc<Semaphore>,
+}
+
+impl ExtractHandler {
+    /// Builds a handler.
+    pub fn new(
+        extractor: Extractor,
+        store: Store,
+        topology: Topology,
+        config: &Config,
+        max_payload: usize,
+    ) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ExtractHandler {
+            extractor: Arc::new(extractor),
+            store,
+            topology,
+            feed_content: config.feed_content,
+            default_max_depth: config.max_depth,
+            timeout: config.extract_timeout,
+            max_payload: if max_payload == 0 {
+                1024 * 1024
+            } else {
+                max_payload
+            },
+            parsers: Arc::new(Semaphore::new(cores)),
+        }
+    }
+
+    /// The decoded body, and the body as it arrived when that was zstd
+    /// (kept as the raw page's archive copy rather than compressed again).
+    /// An inline body is moved out of `page`, not copied.
+    async fn body(&self, page: &mut FetchedPage) -> Result<(Bytes, Option<Bytes>), ExtractError> {
+        let (raw, encoding) = if page.body_key.is_empty() {
+            (
+                Bytes::from(std::mem::take(&mut page.body)),
+                page.body_encoding(),
+            )
+        } else {
+            let bytes = crawlq_runtime::store::get_claim(&self.store, &page.body_key)
+                .await
+                .map_err(|source| ExtractError::ClaimCheck {
+                    key: page.body_key.clone(),
+                    source,
+                })?;
+            (bytes, BodyEncoding::Zstd)
+        };
+        match encoding {
+            BodyEncoding::Identity => Ok((raw, None)),
+            BodyEncoding::Zstd => {
+                let limit = (page.body_len as usize).clamp(1, 64 * 1024 * 1024);
+                let decoded = zstd::bulk::decompress(&raw, limit)
+                    .map_err(|e| ExtractError::BadMessage(format!("zstd body: {e}")))?;
+                Ok((Bytes::from(decoded), Some(raw)))
+            }
+        }
+    }
+
+    fn requests(
+        &self,
+        parent: &CrawlRequest,
+        entries: Vec<Entry>,
+        kind: UrlKind,
+        origin: Origin,
+        same_depth: bool,
+    ) -> Vec<CrawlRequest> {
+        let max_depth = if parent.max_depth == 0 {
+            self.default_max_depth
+        } else {
+            parent.max_depth
+        };
+        let depth = if same_depth {
+            parent.depth
+        } else {
+            parent.depth + 1
+        };
+        if depth > max_depth {
+            return Vec::new();
+        }
+        entries
+            .into_iter()
+            .map(|e| CrawlRequest {
+                request_id: child_id(&parent.request_id, &e.url),
+                submitted_at: crawlq_runtime::now_ms(),
+                depth,
+                max_depth,
+                priority: parent.priority,
+                kind: kind as i32,
+                origin: origin as i32,
+                hints: Some(FeedHints {
+                    title: e.title,
+                    published_at: e.published_at,
+                    summary: e.summary,
+                    content_html: String::new(),
+                }),
+                attempt: 0,
+                force: parent.force,
+                url: e.url,
+            })
+            .collect()
+    }
+
+    fn publish_requests(&self, reqs: &[CrawlRequest]) -> Vec<Outgoing> {
+        reqs.iter()
+            .map(|r| {
+                Outgoing::protobuf(self.topology.urls(), r)
+                    .with_msg_id(format!("req:{}", r.request_id))
+            })
+            .collect()
+    }
+
+    /// The record's message; `body_zstd` is the body as it arrived, if zstd.
+    fn publish_record(
+        &self,
+        mut record: SnapshotRecord,
+        page: &FetchedPage,
+        body: &[u8],
+        body_zstd: Option<&Bytes>,
+    ) -> Result<Outgoing, ExtractError> {
+        if page.body_key.is_empty() {
+            record.raw_zstd = match body_zstd {
+                Some(z) => z.to_vec(),
+                None => {
+                    zstd::bulk::compress(body, crawlq_proto::BODY_ZSTD_LEVEL).unwrap_or_default()
+                }
+            };
+        } else {
+            record.raw_key = page.body_key.clone();
+        }
+        let id = format!("snap:{}:{}", record.id, record.fetched_at);
+        let mut out = Outgoing::protobuf(self.topology.snapshots(), &record);
+        if out.payload.len() + 1024 > self.max_payload {
+            // The raw copy is a convenience; the record is what matters.
+            record.raw_zstd.clear();
+            out = Outgoing::protobuf(self.topology.snapshots(), &record);
+            tracing::warn!(url = %record.url, "raw page left out: record too large to carry it");
+        }
+        if out.payload.len() + 1024 > self.max_payload {
+            return Err(ExtractError::TooLarge(out.payload.len()));
+        }
+        m::record_date(record.published_at_source);
+        let request_id = page
+            .request
+            .as_ref()
+            .map(|r| r.request_id.as_str())
+            .unwrap_or_default();
+        Ok(out.with_msg_id(id).with_request_id(request_id))
+    }
+
+    async fn discover(
+        &self,
+        page: &FetchedPage,
+        req: &CrawlRequest,
+        body: &[u8],
+        kind: Kind,
+        url: &Url,
+    ) -> Result<Vec<Outgoing>, ExtractError> {
+        let discovery = feeds::parse(body, kind, url)?;
+        let mut out = Vec::new();
+        match discovery {
+            Discovery::Feed(entries) => {
+                m::page("feed");
+                let mut pending = Vec::new();
+                for entry in entries {
+                    if self.feed_content && !entry.content_html.trim().is_empty() {
+                        if let Some(record) = self.feed_record(&entry, page.fetched_at) {
+                            out.push(self.publish_record(record, page, &[], None)?);
+                            continue;
+                        }
+                    }
+                    pending.push(entry);
+                }
+                m::expanded("feed", pending.len() + out.len());
+                out.extend(self.publish_requests(&self.requests(
+                    req,
+                    pending,
+                    UrlKind::Page,
+                    Origin::Feed,
+                    false,
+                )));
+            }
+            Discovery::Sitemap(entries) => {
+                m::page("sitemap");
+                m::expanded("sitemap", entries.len());
+                out.extend(self.publish_requests(&self.requests(
+                    req,
+                    entries,
+                    UrlKind::Page,
+                    Origin::Sitemap,
+                    false,
+                )));
+            }
+            Discovery::SitemapIndex(entries) => {
+                m::page("sitemap");
+                m::expanded("sitemap", entries.len());
+                out.extend(self.publish_requests(&self.requests(
+                    req,
+                    entries,
+                    UrlKind::Sitemap,
+                    Origin::Sitemap,
+                    true,
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    fn feed_record(&self, entry: &Entry, fetched_at: i64) -> Option<SnapshotRecord> {
+        let url = Url::parse(&entry.url).ok()?;
+        let hints = FeedHints {
+            title: entry.title.clone(),
+            published_at: entry.published_at,
+            summary: entry.summary.clone(),
+            content_html: entry.content_html.clone(),
+        };
+        self.extractor.from_feed_item(&url, &hints, fetched_at).ok()
+    }
+
+    /// Extracts an HTML page on the blocking pool, within the time budget.
+    /// The body is a refcounted handle: the blocking task shares it, no copy.
+    async fn extract_html(
+        &self,
+        body: Bytes,
+        headers: &ResponseHeaders,
+        url: &Url,
+        fetched_at: i64,
+        hints: Option<&FeedHints>,
+    ) -> Result<Extracted, ExtractError> {
+        // The permit moves into the blocking task: a parse that outlives
+        // its time budget keeps holding it until it really ends, so at most
+        // one page per core is ever being parsed.
+        let permit = self
+            .parsers
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("parser semaphore is never closed");
+        let extractor = self.extractor.clone();
+        let ct = Some(headers.content_type.clone()).filter(|c| !c.is_empty());
+        let cl = Some(headers.content_language.clone()).filter(|c| !c.is_empty());
+        let url = url.clone();
+        let hints = hints.cloned();
+        let job = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let page = Page {
+                body: &body,
+                content_type: ct.as_deref(),
+                content_language: cl.as_deref(),
+                url: &url,
+                fetched_at,
+                hints: hints.as_ref(),
+            };
+            extractor.extract(page)
+        });
+        match tokio::time::timeout(self.timeout, job).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(ExtractError::Panicked(panic_message(join))),
+            Err(_) => Err(ExtractError::Timeout(self.timeout)),
+        }
+    }
+}
+
+impl Handler for ExtractHandler {
+    type Error = ExtractError;
+
+    async fn handle(&self, delivery: &Delivery) -> Result<Vec<Outgoing>, ExtractError> {
+        let started = Instant::now();
+        let mut page = FetchedPage::decode(delivery.payload.clone())
+            .map_err(|e| ExtractError::BadMessage(e.to_string()))?;
+        let req = page.request.clone().unwrap_or_default();
+        let url = Url::parse(&page.final_url).map_err(|e| {
+            ExtractError::BadMessage(format!("final_url `{}`: {e}", page.final_url))
+        })?;
+        let (body, body_zstd) = self.body(&mut page).await?;
+        metrics::counter!(m::INPUT_BYTES).increment(body.len() as u64);
+        let headers = page.headers.clone().unwrap_or_default();
+        let ct = headers.content_type.to_ascii_lowercase();
+
+        let kind = match req.kind() {
+            UrlKind::Feed => Kind::Feed,
+            UrlKind::Sitemap => Kind::Sitemap,
+            _ => feeds::sniff(&body, &ct),
+        };
+        let result = if kind != Kind::Other {
+            self.discover(&page, &req, &body, kind, &url).await
+        } else if !(ct.is_empty()
+            || ct.contains("html")
+            || ct.contains("xml")
+            || ct.starts_with("text/"))
+        {
+            Err(ExtractError::UnsupportedContentType(
+                headers.content_type.clone(),
+            ))
+        } else {
+            match self
+                .extract_html(
+                    body.clone(),
+                    &headers,
+                    &url,
+                    page.fetched_at,
+                    req.hints.as_ref(),
+                )
+                .await?
+            {
+                Extracted::Article(record) => {
+                    m::page("article");
+                    let mut record = *record;
+                    if record.title.is_empty() {
+                        record.title = record.url.clone();
+                    }
+                    Ok(vec![self.publish_record(
+                        record,
+                        &page,
+                        &body,
+                        body_zstd.as_ref(),
+                    )?])
+                }
+                Extracted::Listing { links, record } => {
+                    m::page("non_article");
+                    let entries = links
+                        .into_iter()
+                        .map(|url| Entry {
+                            url,
+                            ..Entry::default()
+                        })
+                        .collect();
+                    let reqs = self.requests(&req, entries, UrlKind::Auto, Origin::Link, false);
+                    m::expanded("link", reqs.len());
+                    let mut out = self.publish_requests(&reqs);
+                    if let Some(record) = record {
+                        out.push(self.publish_record(*record, &page, &body, body_zstd.as_ref())?);
+                    }
+                    Ok(out)
+                }
+            }
+        };
+        metrics::histogram!(m::DURATION).record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    fn describe(&self, delivery: &Delivery) -> Described {
+        match FetchedPage::decode(delivery.payload.clone()) {
+            Ok(p) => Described {
+                url: p.final_url,
+                request_id: p.request.map(|r| r.request_id).unwrap_or_default(),
+            },
+            Err(_) => Described::default(),
+        }
+    }
+}
+
+/// Request id of a child request: stable for the same parent and URL, so a
+/// redelivered page does not enqueue its links twice.
+fn child_id(parent: &str, url: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(parent.as_bytes());
+    h.update(b"\n");
+    h.update(url.as_bytes());
+    hex::encode(&h.finalize()[..12])
+}
+
+/// What a panicking extraction said, for its dead letter.
+fn panic_message(join: tokio::task::JoinError) -> String {
+    match join.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic payload".into()),
+        Err(join) => join.to_string(),
+    }
+}

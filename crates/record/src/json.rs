@@ -1,0 +1,33 @@
+//! The record as a JSON object, the body of `articles/{host}/{id}.json`.
+
+use crawlq_proto::v1::{DateSource, SnapshotRecord};
+
+use crate::labels;
+
+/// The record as a JSON object with every field (the raw page bytes are
+/// left out; they are archived on their own).
+pub fn to_json(r: &SnapshotRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id,
+        "url": r.url,
+        "fetched_url": r.fetched_url,
+        "title": r.title,
+        "published_at": r.published_at,
+        "published_at_source": labels::of::<DateSource>(r.published_at_source),
+        "modified_at": r.modified_at,
+        "fetched_at": r.fetched_at,
+        "host": r.host,
+        "site_name": r.site_name,
+        "authors": r.authors,
+        "language": r.language,
+        "description": r.description,
+        "lead_image": r.lead_image,
+        "content_html": r.content_html,
+        "text": r.text,
+        "word_count": r.word_count,
+        "content_sha256": r.content_sha256,
+        "links": r.links,
+        "extractor_version": r.extractor_version,
+        "raw_key": r.raw_key,
+    })
+}
