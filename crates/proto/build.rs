@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["crawlq/v1/crawl.proto", "crawlq/v1/snapshot.proto"];
+    let files = [
+        "crawlq/v1/crawl.proto",
+        "crawlq/v1/snapshot.proto",
+        "crawlq/v1/watch.proto",
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());
     }

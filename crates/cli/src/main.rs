@@ -33,6 +33,10 @@ enum Command {
     /// Read a stored record back from the archive.
     #[command(disable_version_flag = true)]
     Get(cmd::get::GetArgs),
+    /// Register, list or remove the feeds and sitemaps polled forever.
+    Feeds(cmd::feeds::FeedsArgs),
+    /// Show what changed between two versions of an article.
+    Diff(cmd::diff::DiffArgs),
     /// Extract one HTML file into a snapshot record.
     Extract(cmd::extract::ExtractArgs),
     /// Extract every page of a benchmark directory into predictions JSON.
@@ -51,6 +55,8 @@ fn main() -> std::process::ExitCode {
         Command::Submit(args) => once(cmd::submit::submit(args)),
         Command::Status(args) => once(cmd::status::status(args)),
         Command::Dlq(args) => once(cmd::dlq::dlq(args)),
+        Command::Feeds(args) => once(cmd::feeds::feeds(args)),
+        Command::Diff(args) => once(cmd::diff::diff(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

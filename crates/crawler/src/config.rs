@@ -87,6 +87,13 @@ pub struct Config {
     /// Largest decoded body, in bytes.
     #[arg(long = "max-body", env = "CRAWLQ_MAX_BODY", default_value_t = 10 * 1024 * 1024)]
     pub max_body: u64,
+    /// Due checks (feed polls and revisits) handled at once.
+    #[arg(
+        long = "due-concurrency",
+        env = "CRAWLQ_DUE_CONCURRENCY",
+        default_value_t = 64
+    )]
+    pub due_concurrency: usize,
     /// A URL fetched within this window is skipped unless forced.
     #[arg(long = "duplicate-window", env = "CRAWLQ_DUPLICATE_WINDOW", default_value = "1h", value_parser = parse_duration)]
     pub duplicate_window: Duration,

@@ -60,6 +60,23 @@ pub enum CrawlError {
     Infra(String),
 }
 
+impl CrawlError {
+    /// The HTTP status behind the error, or 0 when there was no answer.
+    pub fn status(&self) -> u16 {
+        match self {
+            CrawlError::NotFound(s) | CrawlError::ClientError(s) => *s,
+            CrawlError::ServerError { status, .. } => *status,
+            _ => 0,
+        }
+    }
+
+    /// Does the error say the page is gone (404, 410, 451)? A check that
+    /// gets one is evidence of removal; nothing else is.
+    pub fn is_gone(&self) -> bool {
+        matches!(self.status(), 404 | 410 | 451)
+    }
+}
+
 impl Classify for CrawlError {
     fn disposition(&self) -> Disposition {
         use CrawlError::*;

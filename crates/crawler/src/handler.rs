@@ -31,6 +31,17 @@ use crate::politeness::Politeness;
 use crate::robots::RobotsCache;
 use crate::ssrf::Guard;
 
+/// What fetching one request gave.
+#[derive(Debug)]
+pub(crate) enum Crawled {
+    /// Fetched within the duplicate window; nothing done.
+    Skipped,
+    /// 304 Not Modified.
+    NotModified(Url),
+    /// A page to hand on.
+    Page(Box<FetchedPage>),
+}
+
 /// What the crawler remembers about a URL it fetched.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Seen {
@@ -46,7 +57,8 @@ pub struct CrawlHandler {
     politeness: Arc<Politeness>,
     fetch_slots: Arc<Semaphore>,
     store: Store,
-    topology: Topology,
+    pub(crate) topology: Topology,
+    pub(crate) feeds: kv::Store,
     seen: kv::Store,
     validators: kv::Store,
     strip: Vec<String>,
@@ -55,16 +67,26 @@ pub struct CrawlHandler {
     max_payload: usize,
 }
 
+/// The key-value buckets the crawler keeps its state in.
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    /// robots.txt, shared by every replica.
+    pub robots: kv::Store,
+    /// URLs fetched within the duplicate window.
+    pub seen: kv::Store,
+    /// ETag and Last-Modified per URL, for conditional GETs.
+    pub validators: kv::Store,
+    /// Registered feeds and sitemaps ([`crate::watch::FeedEntry`]).
+    pub feeds: kv::Store,
+}
+
 impl CrawlHandler {
     /// Builds the handler.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &Config,
         store: Store,
         topology: Topology,
-        robots: kv::Store,
-        seen: kv::Store,
-        validators: kv::Store,
+        buckets: Buckets,
         max_payload: usize,
     ) -> Result<Self, CrawlError> {
         let guard = Guard {
@@ -81,13 +103,14 @@ impl CrawlHandler {
             fetcher: Fetcher::new(guard, limits, &config.user_agent)?,
             robots: config
                 .respect_robots
-                .then(|| RobotsCache::new(robots, &config.robots_agent)),
+                .then(|| RobotsCache::new(buckets.robots, &config.robots_agent)),
             politeness: Politeness::new(config.host_concurrency),
             fetch_slots: Arc::new(Semaphore::new(config.fetch_concurrency.max(1))),
             store,
             topology,
-            seen,
-            validators,
+            feeds: buckets.feeds,
+            seen: buckets.seen,
+            validators: buckets.validators,
             strip: config.strip_params.clone(),
             host_delay: config.host_delay,
             max_wait: config.max_politeness_wait,
@@ -148,45 +171,56 @@ impl CrawlHandler {
             .collect()
     }
 
-    async fn crawl(&self, mut req: CrawlRequest) -> Result<Vec<Outgoing>, CrawlError> {
+    /// Normalises, deduplicates, checks robots.txt and fetches `req`.
+    pub(crate) async fn crawl(&self, req: &mut CrawlRequest) -> Result<Crawled, CrawlError> {
         let url = normalize(&req.url, &self.strip)?;
         req.url = url.to_string();
         if req.request_id.is_empty() {
             req.request_id = short_hash(&req.url);
         }
         let key = short_hash(url.as_str());
-        let seen = self.get_seen(&self.seen, &key).await?;
-        // Feeds and sitemaps a user asks for are polls: always fetched
-        // (conditionally, so an unchanged feed costs a 304).
-        let poll = req.origin == Origin::User as i32
-            && (req.kind == UrlKind::Feed as i32 || req.kind == UrlKind::Sitemap as i32);
-        if !req.force && !poll {
-            if let Some(s) = &seen {
-                if s.request_id != req.request_id {
-                    m::request("duplicate", 0);
-                    tracing::debug!(url = %url, "fetched within the duplicate window; skipped");
-                    return Ok(Vec::new());
+        if self.is_duplicate(req, &key).await? {
+            m::request("duplicate", 0);
+            tracing::debug!(url = %url, "fetched within the duplicate window; skipped");
+            return Ok(Crawled::Skipped);
+        }
+        let crawl_delay = match &self.robots {
+            Some(robots) => {
+                let verdict = robots.check(&url, &self.fetcher).await?;
+                if !verdict.allowed {
+                    metrics::counter!(m::ROBOTS_DENIALS).increment(1);
+                    return Err(CrawlError::RobotsDisallowed);
                 }
+                verdict.crawl_delay
             }
-        }
-        if let Some(robots) = &self.robots {
-            let verdict = robots.check(&url, &self.fetcher).await?;
-            if !verdict.allowed {
-                metrics::counter!(m::ROBOTS_DENIALS).increment(1);
-                return Err(CrawlError::RobotsDisallowed);
-            }
-            return self.fetch(req, url, key, verdict.crawl_delay).await;
-        }
-        self.fetch(req, url, key, None).await
+            None => None,
+        };
+        self.fetch(req, url, key, crawl_delay).await
     }
 
+    /// Was this URL fetched within the duplicate window by another request?
+    /// Forced requests, polls (feeds and sitemaps a user or the schedule
+    /// asks for) and revisits are never duplicates: they exist to fetch
+    /// again, conditionally, so an unchanged page costs a 304.
+    async fn is_duplicate(&self, req: &CrawlRequest, key: &str) -> Result<bool, CrawlError> {
+        let discovery = matches!(req.kind(), UrlKind::Feed | UrlKind::Sitemap);
+        let scheduled = matches!(req.origin(), Origin::Revisit | Origin::FeedPoll);
+        let poll = req.origin() == Origin::User && discovery;
+        if req.force || poll || scheduled {
+            return Ok(false);
+        }
+        let seen = self.get_seen(&self.seen, key).await?;
+        Ok(seen.is_some_and(|s| s.request_id != req.request_id))
+    }
+
+    /// Waits for the host's slot and a fetch slot, then fetches.
     async fn fetch(
         &self,
-        req: CrawlRequest,
+        req: &CrawlRequest,
         url: Url,
         key: String,
         crawl_delay: Option<Duration>,
-    ) -> Result<Vec<Outgoing>, CrawlError> {
+    ) -> Result<Crawled, CrawlError> {
         let host = url.host_str().unwrap_or_default().to_string();
         let delay = crawl_delay.map_or(self.host_delay, |d| d.max(self.host_delay));
         let (_host_permit, waited) = self
@@ -200,36 +234,12 @@ impl CrawlHandler {
             .acquire()
             .await
             .expect("fetch semaphore is never closed");
-
-        // Conditional GET, unless the stored validators came from this very
-        // request (a retry: its page may never have reached the extractor),
-        // or a forced feed/sitemap must be re-read to find its items.
-        let discovery = matches!(req.kind(), UrlKind::Feed | UrlKind::Sitemap);
-        let validators = self
-            .get_seen(&self.validators, &key)
-            .await?
-            .filter(|v| v.request_id != req.request_id && !(req.force && discovery));
-        let validators = validators.map(|v| Validators {
-            etag: v.etag,
-            last_modified: v.last_modified,
-        });
-
+        let validators = self.validators_for(req, &key).await?;
         let gauge = metrics::gauge!(m::IN_FLIGHT);
         gauge.increment(1.0);
         let result = self.fetcher.fetch(&url, validators.as_ref()).await;
         gauge.decrement(1.0);
-        let resp = match result {
-            Ok(r) => r,
-            Err(e) => {
-                let status = match &e {
-                    CrawlError::NotFound(s) | CrawlError::ClientError(s) => *s,
-                    CrawlError::ServerError { status, .. } => *status,
-                    _ => 0,
-                };
-                m::request("failed", status);
-                return Err(e);
-            }
-        };
+        let resp = result.inspect_err(|e| m::request("failed", e.status()))?;
         metrics::histogram!(m::FETCH_SECONDS).record(resp.elapsed.as_secs_f64());
         let fetched_at = crawlq_runtime::now_ms();
         let remember = Seen {
@@ -238,26 +248,14 @@ impl CrawlHandler {
             last_modified: resp.headers.last_modified.clone(),
         };
         self.put_seen(&self.seen, &key, &remember).await?;
-
         if resp.status == 304 {
             m::request("not_modified", 304);
-            let event = StoredSnapshot {
-                outcome: StoreOutcome::NotModified as i32,
-                url: url.to_string(),
-                request_id: req.request_id.clone(),
-                host: url.host_str().unwrap_or_default().to_string(),
-                ..Default::default()
-            };
-            let out = Outgoing::protobuf(self.topology.stored(), &event)
-                .with_msg_id(format!("nm:{}:{}", req.request_id, req.attempt))
-                .with_request_id(&req.request_id);
-            return Ok(vec![out]);
+            return Ok(Crawled::NotModified(url));
         }
         if !remember.etag.is_empty() || !remember.last_modified.is_empty() {
             self.put_seen(&self.validators, &key, &remember).await?;
         }
         m::request("fetched", resp.status);
-        let body_len = resp.body.len() as u64;
         let mut page = FetchedPage {
             final_url: resp.final_url.to_string(),
             redirect_chain: resp.chain,
@@ -266,15 +264,53 @@ impl CrawlHandler {
             fetched_at,
             fetch_duration_ms: resp.elapsed.as_millis().min(u128::from(u32::MAX)) as u32,
             remote_addr: resp.remote.map(|a| a.to_string()).unwrap_or_default(),
-            body_len,
+            body_len: resp.body.len() as u64,
             request: Some(req.clone()),
             ..Default::default()
         };
-        self.attach_body(&mut page, resp.body, &req).await?;
-        let out = Outgoing::protobuf(self.topology.fetched(), &page)
-            .with_msg_id(format!("fetched:{}:{}", req.request_id, req.attempt))
-            .with_request_id(&req.request_id);
-        Ok(vec![out])
+        self.attach_body(&mut page, resp.body, req).await?;
+        Ok(Crawled::Page(Box::new(page)))
+    }
+
+    /// Validators for a conditional GET, unless the stored ones came from
+    /// this very request (a retry: its page may never have reached the
+    /// extractor), or a forced feed/sitemap must be re-read for its items.
+    async fn validators_for(
+        &self,
+        req: &CrawlRequest,
+        key: &str,
+    ) -> Result<Option<Validators>, CrawlError> {
+        let discovery = matches!(req.kind(), UrlKind::Feed | UrlKind::Sitemap);
+        Ok(self
+            .get_seen(&self.validators, key)
+            .await?
+            .filter(|v| v.request_id != req.request_id && !(req.force && discovery))
+            .map(|v| Validators {
+                etag: v.etag,
+                last_modified: v.last_modified,
+            }))
+    }
+
+    /// What a crawl publishes: the fetched page, or a `not_modified` event.
+    pub(crate) fn publish(&self, req: &CrawlRequest, crawled: Crawled) -> Vec<Outgoing> {
+        match crawled {
+            Crawled::Skipped => Vec::new(),
+            Crawled::NotModified(url) => {
+                let event = StoredSnapshot {
+                    outcome: StoreOutcome::NotModified as i32,
+                    url: url.to_string(),
+                    request_id: req.request_id.clone(),
+                    host: url.host_str().unwrap_or_default().to_string(),
+                    ..Default::default()
+                };
+                vec![Outgoing::protobuf(self.topology.stored(), &event)
+                    .with_msg_id(format!("nm:{}:{}", req.request_id, req.attempt))
+                    .with_request_id(&req.request_id)]
+            }
+            Crawled::Page(page) => vec![Outgoing::protobuf(self.topology.fetched(), &*page)
+                .with_msg_id(format!("fetched:{}:{}", req.request_id, req.attempt))
+                .with_request_id(&req.request_id)],
+        }
     }
 
     /// Inline when it fits (zstd when that helps), else by claim check.
@@ -348,7 +384,14 @@ impl Handler for CrawlHandler {
         }
         let mut req = reqs.pop().expect("one request");
         req.attempt = d.delivered.saturating_sub(1);
-        self.crawl(req).await
+        match req.origin() {
+            Origin::FeedPoll => self.poll_feed(req).await,
+            Origin::Revisit => self.revisit(req).await,
+            _ => {
+                let crawled = self.crawl(&mut req).await?;
+                Ok(self.publish(&req, crawled))
+            }
+        }
     }
 
     fn defer_allowance(&self) -> u32 {

@@ -6,6 +6,7 @@
 //! - [`politeness`]: per-host spacing without head-of-line blocking;
 //! - [`fetch`]: HTTP with redirects, deadlines and body caps;
 //! - [`intake`]: what an intake message asks for;
+//! - [`watch`]: registered feeds polled on schedule, archived articles revisited;
 //! - [`config`], [`handler`], [`service`], [`metrics`], [`error`]: the NATS
 //!   stage, split as every service crate is.
 
@@ -20,6 +21,7 @@ pub mod politeness;
 pub mod robots;
 pub mod service;
 pub mod ssrf;
+pub mod watch;
 
 pub use config::Config;
 pub use error::CrawlError;

@@ -20,8 +20,50 @@ pub const IN_FLIGHT: &str = "crawlq_crawler_requests_in_flight";
 /// Bodies sent by claim check.
 pub const CLAIM_CHECKS: &str = "crawlq_crawler_claim_checks_total";
 
-/// Registers descriptions.
+/// Scheduled feed polls, by `outcome` (fetched, not_modified, failed).
+pub const FEED_POLLS: &str = "crawlq_feed_polls_total";
+/// Revisit fetches that ended in the crawler, by `outcome` (not_modified,
+/// gone, error); pages go on to storage, which counts the revisit itself.
+pub const REVISIT_FETCHES: &str = "crawlq_crawler_revisit_observations_total";
+/// Checks (feed polls and revisits) scheduled for later.
+pub const CHECKS_SCHEDULED: &str = "crawlq_checks_scheduled";
+/// Checks whose time has come, not yet done.
+pub const CHECKS_DUE: &str = "crawlq_checks_due";
+/// Age of the oldest due check not yet done.
+pub const CHECKS_OVERDUE: &str = "crawlq_checks_overdue_oldest_seconds";
+
+/// Registers descriptions, and starts every labelled series at zero.
 pub fn describe() {
+    describe_counter!(
+        FEED_POLLS,
+        "Scheduled polls of registered feeds and sitemaps, by outcome"
+    );
+    describe_counter!(
+        REVISIT_FETCHES,
+        "Revisits that ended in the crawler without a page, by outcome"
+    );
+    describe_gauge!(
+        CHECKS_SCHEDULED,
+        "Feed polls and article revisits scheduled for later"
+    );
+    describe_gauge!(
+        CHECKS_DUE,
+        "Feed polls and article revisits due and not yet done"
+    );
+    describe_gauge!(
+        CHECKS_OVERDUE,
+        Unit::Seconds,
+        "Age of the oldest due check not yet done (0 when none)"
+    );
+    for outcome in ["fetched", "not_modified", "failed"] {
+        metrics::counter!(FEED_POLLS, "outcome" => outcome).increment(0);
+    }
+    for outcome in ["not_modified", "gone", "error"] {
+        metrics::counter!(REVISIT_FETCHES, "outcome" => outcome).increment(0);
+    }
+    for g in [CHECKS_SCHEDULED, CHECKS_DUE, CHECKS_OVERDUE] {
+        metrics::gauge!(g).set(0.0);
+    }
     describe_counter!(
         REQUESTS,
         "Crawl requests finished, by outcome and HTTP status class"

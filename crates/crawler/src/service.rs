@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
+use crawlq_runtime::http::Readiness;
+use crawlq_runtime::service::ExtraConsumer;
 use crawlq_runtime::{Runtime, Stage};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::handler::CrawlHandler;
+use crate::handler::{Buckets, CrawlHandler};
 use crate::metrics as m;
 
 /// Runs the crawler until `stop` fires.
@@ -18,36 +20,38 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
     // After Runtime::start, which installs the recorder these register with.
     m::describe();
     let replicas = usize::from(config.common.nats.stream_replicas);
-    let robots_kv = crawlq_runtime::nats::ensure_kv(
-        &rt.js,
-        &rt.topology.bucket("robots"),
-        config.robots_ttl,
-        replicas,
-    )
-    .await?;
-    let seen_kv = crawlq_runtime::nats::ensure_kv(
-        &rt.js,
-        &rt.topology.bucket("seen"),
-        config.duplicate_window.max(Duration::from_secs(1)),
-        replicas,
-    )
-    .await?;
-    let validators_kv = crawlq_runtime::nats::ensure_kv(
-        &rt.js,
-        &rt.topology.bucket("validators"),
-        Duration::from_secs(90 * 86_400),
-        replicas,
-    )
-    .await?;
+    let bucket = |purpose: &str, max_age: Duration| {
+        let (js, name) = (rt.js.clone(), rt.topology.bucket(purpose));
+        async move { crawlq_runtime::nats::ensure_kv(&js, &name, max_age, replicas).await }
+    };
+    let buckets = Buckets {
+        robots: bucket("robots", config.robots_ttl).await?,
+        seen: bucket("seen", config.duplicate_window.max(Duration::from_secs(1))).await?,
+        validators: bucket("validators", Duration::from_secs(90 * 86_400)).await?,
+        feeds: bucket(crate::watch::FEEDS_BUCKET, Duration::ZERO).await?,
+    };
     let handler = CrawlHandler::new(
         &config,
         store,
         rt.topology.clone(),
-        robots_kv,
-        seen_kv,
-        validators_kv,
+        buckets,
         rt.client.server_info().max_payload,
     )?;
-    rt.run_worker(Stage::Crawler, 512, handler).await?;
+    // Due checks (feed polls, revisits) yield to fresh URLs: they are
+    // pulled only while the intake has no backlog.
+    let gate = Readiness::default();
+    gate.set_failed(crate::watch::CHECK_INTAKE, "not sampled yet");
+    crate::watch::watch_schedules(&rt, gate.clone());
+    let due = ExtraConsumer {
+        stream: rt.topology.schedules_stream(),
+        name: rt.topology.due_consumer(),
+        description: "crawlq due checks: feed polls and article revisits".into(),
+        subjects: vec![rt.topology.due()],
+        concurrency: config.due_concurrency,
+        gate,
+        label: "crawler_due",
+    };
+    rt.run_workers(Stage::Crawler, 512, handler, Some(due))
+        .await?;
     Ok(())
 }

@@ -362,6 +362,7 @@ fn build_record(page: Page<'_>, meta: Meta, cleaned: Cleaned) -> SnapshotRecord 
         extractor_version: EXTRACTOR_VERSION.to_string(),
         raw_key: String::new(),
         raw_zstd: Vec::new(),
+        revisit: false,
     }
 }
 

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crawlq_proto::v1::{
-    BodyEncoding, CrawlRequest, FeedHints, FetchedPage, Origin, ResponseHeaders, SnapshotRecord,
-    UrlKind,
+    BodyEncoding, CheckObservation, CheckOutcome, CrawlRequest, FeedHints, FetchedPage, Origin,
+    ResponseHeaders, RevisitTarget, SnapshotRecord, UrlKind,
 };
 use crawlq_proto::Message as _;
 use crawlq_runtime::store::Store;
-use crawlq_runtime::{Delivery, Described, Handler, Outgoing, Topology};
+use crawlq_runtime::{Classify, Delivery, Described, Disposition, Handler, Outgoing, Topology};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use url::Url;
@@ -130,8 +130,11 @@ impl ExtractHandler {
                     content_html: String::new(),
                 }),
                 attempt: 0,
-                force: parent.force,
+                // Children are fresh work: a forced sitemap index does not
+                // force every sitemap under it.
+                force: parent.force && kind != UrlKind::Sitemap,
                 url: e.url,
+                revisit: None,
             })
             .collect()
     }
@@ -296,6 +299,113 @@ impl ExtractHandler {
     }
 }
 
+impl ExtractHandler {
+    /// Messages for what an extraction found on a page that was not a revisit.
+    fn publish_extracted(
+        &self,
+        extracted: Extracted,
+        req: &CrawlRequest,
+        page: &FetchedPage,
+        body: &[u8],
+        body_zstd: Option<&Bytes>,
+    ) -> Result<Vec<Outgoing>, ExtractError> {
+        match extracted {
+            Extracted::Article(record) => {
+                m::page("article");
+                let mut record = *record;
+                if record.title.is_empty() {
+                    record.title = record.url.clone();
+                }
+                Ok(vec![self.publish_record(record, page, body, body_zstd)?])
+            }
+            Extracted::Listing { links, record } => {
+                m::page("non_article");
+                let entries = links
+                    .into_iter()
+                    .map(|url| Entry {
+                        url,
+                        ..Entry::default()
+                    })
+                    .collect();
+                let reqs = self.requests(req, entries, UrlKind::Auto, Origin::Link, false);
+                m::expanded("link", reqs.len());
+                let mut out = self.publish_requests(&reqs);
+                if let Some(record) = record {
+                    out.push(self.publish_record(*record, page, body, body_zstd)?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// A revisit of an archived article: the article as it reads now, or,
+    /// when the page no longer is this article, an observation saying so.
+    /// A redirect to another article or to a page that is no article is
+    /// evidence of removal; an article that no longer extracts, at its own
+    /// URL, is not (the check failed, not the article).
+    fn settle_revisit(
+        &self,
+        target: &RevisitTarget,
+        req: &CrawlRequest,
+        page: &FetchedPage,
+        extracted: Result<Extracted, ExtractError>,
+        body: &[u8],
+        body_zstd: Option<&Bytes>,
+    ) -> Result<Vec<Outgoing>, ExtractError> {
+        let redirected = page.final_url != req.url;
+        let observe = |outcome: CheckOutcome, detail: String| {
+            let obs = CheckObservation {
+                record_id: target.record_id.clone(),
+                host: target.host.clone(),
+                url: req.url.clone(),
+                checked_at: page.fetched_at,
+                status: page.status,
+                final_url: page.final_url.clone(),
+                outcome: outcome as i32,
+                detail,
+                request_id: req.request_id.clone(),
+            };
+            Ok(vec![Outgoing::check(&self.topology, &obs)])
+        };
+        match extracted {
+            Ok(Extracted::Article(record)) => {
+                let mut record = *record;
+                if record.id != target.record_id {
+                    if redirected {
+                        return observe(
+                            CheckOutcome::Gone,
+                            format!("redirected to another article: {}", record.url),
+                        );
+                    }
+                    // Same URL, new canonical: still this article, filed
+                    // where its history is.
+                    record.id = target.record_id.clone();
+                    record.host = target.host.clone();
+                }
+                if record.title.is_empty() {
+                    record.title = record.url.clone();
+                }
+                record.revisit = true;
+                m::page("article");
+                Ok(vec![self.publish_record(record, page, body, body_zstd)?])
+            }
+            Ok(Extracted::Listing { .. }) if redirected => observe(
+                CheckOutcome::Gone,
+                format!(
+                    "redirected to a page that is not an article: {}",
+                    page.final_url
+                ),
+            ),
+            Ok(Extracted::Listing { .. }) => observe(
+                CheckOutcome::Error,
+                "the page no longer reads as an article".into(),
+            ),
+            Err(e) if matches!(e.disposition(), Disposition::Retry(_)) => Err(e),
+            Err(e) => observe(CheckOutcome::Error, format!("{}: {e}", e.reason())),
+        }
+    }
+}
+
 impl Handler for ExtractHandler {
     type Error = ExtractError;
 
@@ -328,7 +438,7 @@ impl Handler for ExtractHandler {
                 headers.content_type.clone(),
             ))
         } else {
-            match self
+            let extracted = self
                 .extract_html(
                     body.clone(),
                     &headers,
@@ -336,38 +446,12 @@ impl Handler for ExtractHandler {
                     page.fetched_at,
                     req.hints.as_ref(),
                 )
-                .await?
-            {
-                Extracted::Article(record) => {
-                    m::page("article");
-                    let mut record = *record;
-                    if record.title.is_empty() {
-                        record.title = record.url.clone();
-                    }
-                    Ok(vec![self.publish_record(
-                        record,
-                        &page,
-                        &body,
-                        body_zstd.as_ref(),
-                    )?])
+                .await;
+            match req.revisit.clone() {
+                Some(target) => {
+                    self.settle_revisit(&target, &req, &page, extracted, &body, body_zstd.as_ref())
                 }
-                Extracted::Listing { links, record } => {
-                    m::page("non_article");
-                    let entries = links
-                        .into_iter()
-                        .map(|url| Entry {
-                            url,
-                            ..Entry::default()
-                        })
-                        .collect();
-                    let reqs = self.requests(&req, entries, UrlKind::Auto, Origin::Link, false);
-                    m::expanded("link", reqs.len());
-                    let mut out = self.publish_requests(&reqs);
-                    if let Some(record) = record {
-                        out.push(self.publish_record(*record, &page, &body, body_zstd.as_ref())?);
-                    }
-                    Ok(out)
-                }
+                None => self.publish_extracted(extracted?, &req, &page, &body, body_zstd.as_ref()),
             }
         };
         metrics::histogram!(m::DURATION).record(started.elapsed().as_secs_f64());

@@ -3,7 +3,7 @@
 //! metric labels and the CLI all print these, so they are derived here once
 //! from the generated names.
 
-use crawlq_proto::v1::{DateSource, StoreOutcome};
+use crawlq_proto::v1::{CheckOutcome, DateSource, StoreOutcome};
 
 /// An enum that has a stable snake_case label.
 pub trait Label: Copy {
@@ -29,6 +29,13 @@ impl Label for DateSource {
 
 impl Label for StoreOutcome {
     const PREFIX: &'static str = "STORE_OUTCOME_";
+    fn proto_name(self) -> &'static str {
+        self.as_str_name()
+    }
+}
+
+impl Label for CheckOutcome {
+    const PREFIX: &'static str = "CHECK_OUTCOME_";
     fn proto_name(self) -> &'static str {
         self.as_str_name()
     }

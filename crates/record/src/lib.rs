@@ -2,6 +2,7 @@
 //!
 //! - [`seed`]: the Markdown layout of the original archive (render, parse);
 //! - [`json`]: the record as the JSON document storage keeps per article;
+//! - [`article`]: the rest of that document: versions, status, checks;
 //! - [`record_id`]: the id of a record, from its canonical URL;
 //! - [`labels`]: the snake_case labels of the protobuf enums, written once
 //!   for JSON, metrics and the CLI.
@@ -9,6 +10,7 @@
 //! The extractor produces records, storage archives them and the CLI reads
 //! them back; none of them depends on another for the format.
 
+pub mod article;
 pub mod json;
 pub mod labels;
 pub mod seed;

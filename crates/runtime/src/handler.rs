@@ -68,6 +68,14 @@ impl Outgoing {
         }
     }
 
+    /// A check observation for storage, stored once however often it is
+    /// published (a redelivered revisit reports the same check).
+    pub fn check(topology: &crate::Topology, obs: &crawlq_proto::v1::CheckObservation) -> Outgoing {
+        Outgoing::protobuf(topology.checks(), obs)
+            .with_msg_id(format!("check:{}:{}", obs.record_id, obs.request_id))
+            .with_request_id(&obs.request_id)
+    }
+
     /// Sets the request-id header (see [`REQUEST_ID_HEADER`]).
     pub fn with_request_id(mut self, id: &str) -> Outgoing {
         if !id.is_empty() {

@@ -5,6 +5,7 @@
 //! - [`nats`]: connecting with backoff, provisioning streams idempotently;
 //! - [`handler`]: what a stage implements ([`Handler`]) and the messages
 //!   it sees ([`Delivery`]) and emits ([`Outgoing`]);
+//! - [`schedule`]: messages the NATS server publishes later (ADR-51);
 //! - [`settle`]: the pure decision of ack, retry, defer or dead-letter;
 //! - [`dead_letter`]: the one builder of dead letters;
 //! - [`worker`]: the consumer loop (publish, await PubAck, then ack);
@@ -22,6 +23,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod nats;
+pub mod schedule;
 pub mod service;
 pub mod settle;
 pub mod shutdown;

@@ -166,11 +166,29 @@ pub fn stream_configs(topo: &Topology, replicas: usize) -> Vec<stream::Config> {
             topo.fetched(),
             "crawlq fetched pages",
         ),
-        work_queue(
-            topo.snapshots_stream(),
-            topo.snapshots(),
-            "crawlq snapshot records",
-        ),
+        stream::Config {
+            subjects: vec![topo.snapshots(), topo.checks()],
+            ..work_queue(
+                topo.snapshots_stream(),
+                topo.snapshots(),
+                "crawlq snapshot records and check observations",
+            )
+        },
+        // Schedule definitions wait here until their time; the server then
+        // publishes their body to `due` in the same stream, where the
+        // crawler's `crawler-due` consumer takes it. Work-queue retention:
+        // a due check is gone once handled, a definition once it fired.
+        stream::Config {
+            name: topo.schedules_stream(),
+            subjects: vec![topo.schedules_all(), topo.due()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            num_replicas: replicas,
+            duplicate_window: DUPLICATE_WINDOW,
+            allow_message_schedules: true,
+            description: Some("crawlq schedules: feed polls and article revisits".into()),
+            ..Default::default()
+        },
         stream::Config {
             name: topo.stored_stream(),
             subjects: vec![topo.stored()],
@@ -212,6 +230,7 @@ async fn ensure_stream(
             next.max_age = want.max_age;
             next.duplicate_window = want.duplicate_window;
             next.description = want.description;
+            next.allow_message_schedules = want.allow_message_schedules;
             js.update_stream(next).await.map_err(Error::nats)?;
             Ok(Provisioned::Updated)
         }
@@ -242,6 +261,7 @@ fn stream_matches(have: &stream::Config, want: &stream::Config) -> bool {
         && have.max_age == want.max_age
         && have.duplicate_window == want.duplicate_window
         && have.description == want.description
+        && have.allow_message_schedules == want.allow_message_schedules
 }
 
 /// Settings of a stage's durable pull consumer.
@@ -260,18 +280,44 @@ pub async fn ensure_consumer(
     stage: Stage,
     settings: &ConsumerSettings,
 ) -> Result<(consumer::PullConsumer, Provisioned), Error> {
-    let (stream_name, subject) = topo.input_of(stage);
-    let stream = js.get_stream(&stream_name).await.map_err(Error::nats)?;
-    let name = topo.consumer(stage);
+    let (stream_name, subjects) = topo.input_of(stage);
+    ensure_consumer_on(
+        js,
+        &stream_name,
+        &topo.consumer(stage),
+        &format!("crawlq {} stage", stage.as_str()),
+        subjects,
+        settings,
+    )
+    .await
+}
+
+/// Creates or updates a durable pull consumer `name` on `stream_name`,
+/// filtered on `subjects`.
+pub async fn ensure_consumer_on(
+    js: &jetstream::Context,
+    stream_name: &str,
+    name: &str,
+    description: &str,
+    subjects: Vec<String>,
+    settings: &ConsumerSettings,
+) -> Result<(consumer::PullConsumer, Provisioned), Error> {
+    let stream = js.get_stream(stream_name).await.map_err(Error::nats)?;
+    let name = name.to_string();
+    let (filter_subject, filter_subjects) = match <[String; 1]>::try_from(subjects) {
+        Ok([one]) => (one, Vec::new()),
+        Err(many) => (String::new(), many),
+    };
     let want = consumer::pull::Config {
         durable_name: Some(name.clone()),
-        description: Some(format!("crawlq {} stage", stage.as_str())),
+        description: Some(description.to_string()),
         ack_policy: consumer::AckPolicy::Explicit,
         ack_wait: settings.ack_wait,
         // The worker counts deliveries and dead-letters itself, so the
         // server never silently drops a message after max_deliver.
         max_deliver: -1,
-        filter_subject: subject,
+        filter_subject,
+        filter_subjects,
         max_ack_pending: settings.max_ack_pending,
         ..Default::default()
     };
@@ -281,6 +327,7 @@ pub async fn ensure_consumer(
             let same = have.ack_wait == want.ack_wait
                 && have.max_ack_pending == want.max_ack_pending
                 && have.filter_subject == want.filter_subject
+                && have.filter_subjects == want.filter_subjects
                 && have.max_deliver == want.max_deliver
                 && have.description == want.description;
             let outcome = if same {

@@ -116,6 +116,20 @@ impl Runtime {
         default_concurrency: usize,
         handler: H,
     ) -> Result<(), Error> {
+        self.run_workers(stage, default_concurrency, handler, None)
+            .await
+    }
+
+    /// As [`Runtime::run_worker`], with a second consumer whose messages the
+    /// same handler serves (the crawler's due checks), pulled only while
+    /// its own gate is ready.
+    pub async fn run_workers<H: Handler>(
+        self,
+        stage: Stage,
+        default_concurrency: usize,
+        handler: H,
+        extra: Option<ExtraConsumer>,
+    ) -> Result<(), Error> {
         let concurrency = self
             .common
             .concurrency
@@ -127,8 +141,27 @@ impl Runtime {
         };
         let (consumer, _) =
             nats::ensure_consumer(&self.js, &self.topology, stage, &settings).await?;
+        let extra = match extra {
+            Some(x) => {
+                let settings = ConsumerSettings {
+                    ack_wait: self.common.ack_wait,
+                    max_ack_pending: (x.concurrency as i64 * 2).max(64),
+                };
+                let (c, _) = nats::ensure_consumer_on(
+                    &self.js,
+                    &x.stream,
+                    &x.name,
+                    &x.description,
+                    x.subjects.clone(),
+                    &settings,
+                )
+                .await?;
+                Some((x, c))
+            }
+            None => None,
+        };
         self.readiness.set_ok(CHECK_STREAMS);
-        watch_lag(consumer.clone(), stage, self.stop.clone());
+        watch_lag(consumer.clone(), stage.as_str(), self.stop.clone());
         let cfg = WorkerConfig {
             stage,
             topology: self.topology.clone(),
@@ -142,16 +175,30 @@ impl Runtime {
             pull_expires: Duration::from_secs(2),
             shutdown_grace: self.common.shutdown_grace,
             max_payload: self.client.server_info().max_payload,
+            yields: false,
         };
-        worker::run(
+        let handler = Arc::new(handler);
+        let main = worker::run(
             self.js.clone(),
             consumer,
-            cfg,
-            Arc::new(handler),
+            cfg.clone(),
+            handler.clone(),
             self.readiness.clone(),
             self.stop.clone(),
-        )
-        .await;
+        );
+        match extra {
+            Some((x, c)) => {
+                watch_lag(c.clone(), x.label, self.stop.clone());
+                let cfg = WorkerConfig {
+                    concurrency: x.concurrency,
+                    yields: true,
+                    ..cfg
+                };
+                let side = worker::run(self.js.clone(), c, cfg, handler, x.gate, self.stop.clone());
+                futures::future::join(main, side).await;
+            }
+            None => main.await,
+        }
         self.readiness.set_failed(CHECK_STREAMS, "shutting down");
         if let Err(e) = self.client.drain().await {
             tracing::warn!(error = %e, "nats drain failed");
@@ -162,10 +209,32 @@ impl Runtime {
     }
 }
 
+/// A second consumer for [`Runtime::run_workers`].
+#[derive(Clone)]
+pub struct ExtraConsumer {
+    /// Stream it reads.
+    pub stream: String,
+    /// Durable name.
+    pub name: String,
+    /// Description shown by the server.
+    pub description: String,
+    /// Subjects it filters on.
+    pub subjects: Vec<String>,
+    /// Messages handled at once.
+    pub concurrency: usize,
+    /// Pulls only while this is ready.
+    pub gate: Readiness,
+    /// `stage` label of its lag gauges.
+    pub label: &'static str,
+}
+
 /// Publishes the consumer's backlog as gauges, so dashboards, alerts and
 /// autoscalers read lag from the service itself as well as from NATS.
-fn watch_lag(consumer: jetstream::consumer::PullConsumer, stage: Stage, stop: CancellationToken) {
-    let label = stage.as_str();
+fn watch_lag(
+    consumer: jetstream::consumer::PullConsumer,
+    label: &'static str,
+    stop: CancellationToken,
+) {
     every(LAG_INTERVAL, stop, move || {
         let consumer = consumer.clone();
         async move {

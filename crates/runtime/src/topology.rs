@@ -7,8 +7,11 @@
 //! | intake       | `crawlq.urls`       | `CRAWLQ_URLS`      | `crawler`   |
 //! | fetched      | `crawlq.fetched`    | `CRAWLQ_FETCHED`   | `extractor` |
 //! | snapshots    | `crawlq.snapshots`  | `CRAWLQ_SNAPSHOTS` | `storage`   |
+//! | checks       | `crawlq.checks`     | `CRAWLQ_SNAPSHOTS` | `storage`   |
 //! | stored       | `crawlq.stored`     | `CRAWLQ_STORED`    | (readers)   |
 //! | dead letters | `crawlq.dlq.{stage}`| `CRAWLQ_DLQ`       | (readers)   |
+//! | schedules    | `crawlq.schedule.{feed,article}.{id}` | `CRAWLQ_SCHEDULES` | (the server) |
+//! | due checks   | `crawlq.due`        | `CRAWLQ_SCHEDULES` | `crawler-due` |
 
 /// The pipeline stages that consume a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,6 +72,31 @@ impl Topology {
         format!("{}.snapshots", self.prefix)
     }
 
+    /// Subject of check observations (revisits that produced no record).
+    pub fn checks(&self) -> String {
+        format!("{}.checks", self.prefix)
+    }
+
+    /// Subject holding the schedule of one registered feed's next poll.
+    pub fn feed_schedule(&self, feed_id: &str) -> String {
+        format!("{}.schedule.feed.{feed_id}", self.prefix)
+    }
+
+    /// Subject holding the schedule of one article's next revisit.
+    pub fn article_schedule(&self, record_id: &str) -> String {
+        format!("{}.schedule.article.{record_id}", self.prefix)
+    }
+
+    /// Wildcard over every schedule subject.
+    pub fn schedules_all(&self) -> String {
+        format!("{}.schedule.>", self.prefix)
+    }
+
+    /// Subject the server publishes due checks to, when their time comes.
+    pub fn due(&self) -> String {
+        format!("{}.due", self.prefix)
+    }
+
     /// Subject of stored-snapshot events.
     pub fn stored(&self) -> String {
         format!("{}.stored", self.prefix)
@@ -114,18 +142,32 @@ impl Topology {
         self.stream("DLQ")
     }
 
-    /// The stream a stage consumes and the subject it filters on.
-    pub fn input_of(&self, stage: Stage) -> (String, String) {
+    /// Schedules stream: schedule definitions and the due checks the
+    /// server produces from them (JetStream message schedules, ADR-51).
+    pub fn schedules_stream(&self) -> String {
+        self.stream("SCHEDULES")
+    }
+
+    /// The stream a stage consumes and the subjects it filters on.
+    pub fn input_of(&self, stage: Stage) -> (String, Vec<String>) {
         match stage {
-            Stage::Crawler => (self.urls_stream(), self.urls()),
-            Stage::Extractor => (self.fetched_stream(), self.fetched()),
-            Stage::Storage => (self.snapshots_stream(), self.snapshots()),
+            Stage::Crawler => (self.urls_stream(), vec![self.urls()]),
+            Stage::Extractor => (self.fetched_stream(), vec![self.fetched()]),
+            Stage::Storage => (
+                self.snapshots_stream(),
+                vec![self.snapshots(), self.checks()],
+            ),
         }
     }
 
     /// Durable consumer name of a stage.
     pub fn consumer(&self, stage: Stage) -> String {
         stage.as_str().to_string()
+    }
+
+    /// Durable consumer of due checks (feed polls and revisits).
+    pub fn due_consumer(&self) -> String {
+        "crawler-due".to_string()
     }
 
     /// Key-value bucket name for a purpose such as `robots`.
@@ -149,7 +191,12 @@ mod tests {
         assert_eq!(t.bucket("robots"), "prod_news_robots");
         assert_eq!(
             t.input_of(Stage::Storage),
-            ("PROD_NEWS_SNAPSHOTS".into(), "prod.news.snapshots".into())
+            (
+                "PROD_NEWS_SNAPSHOTS".into(),
+                vec!["prod.news.snapshots".into(), "prod.news.checks".into()]
+            )
         );
+        assert_eq!(t.feed_schedule("ab"), "prod.news.schedule.feed.ab");
+        assert_eq!(t.schedules_stream(), "PROD_NEWS_SCHEDULES");
     }
 }

@@ -78,6 +78,9 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
     /// The server's largest message, which dead letters must fit in.
     pub max_payload: usize,
+    /// This loop yields to another (its gate closes whenever the other has
+    /// a backlog): pausing is routine, not worth a warning.
+    pub yields: bool,
 }
 
 /// Runs the loop, pulling only while `gate` is ready, until `stop` is
@@ -109,7 +112,11 @@ pub async fn run<H: Handler>(
         // work: pulling would only burn deliveries on failures.
         if !gate.is_ready() {
             if !paused {
-                tracing::warn!(stage, why = %gate.report(), "not ready; pausing pulls");
+                if cfg.yields {
+                    tracing::debug!(stage, why = %gate.report(), "yielding; pausing pulls");
+                } else {
+                    tracing::warn!(stage, why = %gate.report(), "not ready; pausing pulls");
+                }
                 paused = true;
             }
             tokio::select! {
@@ -118,7 +125,9 @@ pub async fn run<H: Handler>(
             }
         }
         if paused {
-            tracing::info!(stage, "ready again; resuming pulls");
+            if !cfg.yields {
+                tracing::info!(stage, "ready again; resuming pulls");
+            }
             paused = false;
         }
         let first = tokio::select! {

@@ -3,16 +3,20 @@
 //! Order of writes, so a crash at any point leaves a state a redelivery
 //! completes without duplicates:
 //!
-//! 1. read `articles/{host}/{id}.json`; if a version with the record's
-//!    content hash is listed, the outcome is `unchanged` and nothing is
-//!    written;
+//! 1. read `articles/{host}/{id}.json`; if this very fetch is listed (a
+//!    redelivery), nothing is written; if the latest version has the same
+//!    content (or the same title and text but for white space), the
+//!    outcome is `unchanged` and only the check is recorded in the JSON;
 //! 2. create the raw page and the version object with `PutMode::Create`;
 //!    if one already exists (a retried create), its bytes are compared
 //!    instead of failing;
 //! 3. overwrite the latest `.md` when this is the newest version;
-//! 4. write the `.json` (the commit point listing the versions), with a
-//!    conditional update on its version where the store supports it; on a
-//!    conflict, start again from 1.
+//! 4. write the `.json` (the commit point listing the versions, the
+//!    status and the checks), with a conditional update on its version
+//!    where the store supports it; on a conflict, start again from 1.
+//!
+//! Checks that produced no record (a 304, a removal's evidence, an error;
+//! see [`crate::watch`]) update the same JSON the same way.
 //!
 //! object_store stages each local-folder write in a temp file and renames
 //! it, so readers never see half an object; before returning, the record's
@@ -23,7 +27,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use crawlq_proto::v1::{SnapshotRecord, StoreOutcome};
+use crawlq_proto::v1::{CheckObservation, CheckOutcome, SnapshotRecord, StoreOutcome};
+pub use crawlq_record::article::VersionEntry;
+use crawlq_record::article::{change_key, Check, Tracking};
 use crawlq_record::json::to_json;
 use crawlq_record::labels::Label;
 use crawlq_record::render;
@@ -32,7 +38,6 @@ use object_store::path::Path;
 use object_store::{
     Attribute, Attributes, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
@@ -40,29 +45,35 @@ use tokio::sync::Mutex;
 use crate::error::StorageError;
 use crate::layout;
 use crate::metrics as m;
+use crate::watch::{self, Schedule, Seen, Transition};
 
-/// One archived version of an article.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct VersionEntry {
-    /// 1 for the first version.
-    pub version: u32,
-    /// When this content was fetched, Unix ms.
-    pub fetched_at: i64,
-    /// SHA-256 of the content HTML.
-    pub content_sha256: String,
-    /// Object key of the version.
-    pub key: String,
-}
-
-/// What writing a record did.
+/// What writing a record, or applying a check, did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Written {
     /// New article, changed content, or unchanged.
     pub outcome: StoreOutcome,
-    /// Version number of the record's content.
+    /// Version number of the record's content (the latest, for a check).
     pub version: u32,
-    /// Keys written (empty when unchanged).
+    /// Keys written (empty when nothing was).
     pub keys: Vec<String>,
+    /// What the check did to the article's status.
+    pub transition: Transition,
+    /// The check's outcome label (`new`, `changed`, `failed`, ...).
+    pub check: String,
+    /// When the article is checked next; `None` when it is not.
+    pub next_check_at: Option<i64>,
+    /// The version before this one, when this one is an edit.
+    pub previous: Option<VersionEntry>,
+    /// Title and canonical URL of the article.
+    pub title: String,
+    /// Canonical URL.
+    pub url: String,
+    /// Publication time, Unix ms.
+    pub published_at: i64,
+    /// Object key of the version `version`.
+    pub version_key: String,
+    /// The evidence of a removal, in words (`http 404 at …; http 410 at …`).
+    pub evidence: String,
 }
 
 /// Conflicting writers retry this many times before giving the message back.
@@ -74,15 +85,26 @@ const STRIPES: usize = 256;
 pub struct Archive {
     store: Store,
     keep_raw: bool,
+    schedule: Schedule,
     locks: Vec<Mutex<()>>,
 }
 
+/// An article's JSON document as read, with what history it holds.
+struct Current {
+    doc: Value,
+    version: UpdateVersion,
+    versions: Vec<VersionEntry>,
+    tracking: Tracking,
+}
+
 impl Archive {
-    /// An archive on `store`; `keep_raw` also archives raw pages.
-    pub fn new(store: Store, keep_raw: bool) -> Arc<Archive> {
+    /// An archive on `store`; `keep_raw` also archives raw pages;
+    /// `schedule` is the revisit schedule.
+    pub fn new(store: Store, keep_raw: bool, schedule: Schedule) -> Arc<Archive> {
         Arc::new(Archive {
             store,
             keep_raw,
+            schedule,
             locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
         })
     }
@@ -92,28 +114,54 @@ impl Archive {
         &self.store
     }
 
-    /// Archives `record`.
+    /// Archives `record`, and records the fetch as a check of the article.
     pub async fn write(&self, record: &SnapshotRecord) -> Result<Written, StorageError> {
         validate(record)?;
         let started = Instant::now();
-        // Two versions of one article in this process are written in turn.
-        let stripe = u64::from_str_radix(&record.id[..record.id.len().min(8)], 16).unwrap_or(0)
-            as usize
-            % STRIPES;
+        let written = self
+            .serialised(&record.id, || self.try_write(record))
+            .await?;
+        metrics::counter!(m::WRITES, "outcome" => written.outcome.label()).increment(1);
+        metrics::histogram!(m::WRITE_SECONDS).record(started.elapsed().as_secs_f64());
+        Ok(written)
+    }
+
+    /// Applies a check that produced no record (a 304, a removal's
+    /// evidence, an error) to the article's history. `None` when the
+    /// article is not in the archive.
+    pub async fn observe(&self, obs: &CheckObservation) -> Result<Option<Written>, StorageError> {
+        if obs.record_id.len() < 8 || !obs.record_id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(StorageError::Incomplete("record_id"));
+        }
+        if obs.host.is_empty() {
+            return Err(StorageError::Incomplete("host"));
+        }
+        self.serialised(&obs.record_id, || self.try_observe(obs))
+            .await
+    }
+
+    /// Runs `attempt` under the article's lock until it does not conflict
+    /// with another writer, then makes what it wrote durable.
+    async fn serialised<T, F, Fut>(&self, id: &str, mut attempt: F) -> Result<T, StorageError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Attempt>>,
+    {
+        // Two writes of one article in this process are made in turn.
+        let stripe =
+            u64::from_str_radix(&id[..id.len().min(8)], 16).unwrap_or(0) as usize % STRIPES;
         let _guard = self.locks[stripe].lock().await;
         let mut last_conflict = None;
         for _ in 0..MAX_ATTEMPTS {
-            match self.try_write(record).await {
-                Ok(w) => {
-                    // Durable before the caller acknowledges; `unchanged`
-                    // too, since a failed attempt may have written it.
+            match attempt().await {
+                Ok(done) => {
+                    // Durable before the caller acknowledges; a no-op too,
+                    // since a failed attempt may have written.
                     self.store
                         .sync()
                         .await
-                        .map_err(|e| store_err("sync", &record.id, e))?;
-                    metrics::counter!(m::WRITES, "outcome" => w.outcome.label()).increment(1);
-                    metrics::histogram!(m::WRITE_SECONDS).record(started.elapsed().as_secs_f64());
-                    return Ok(w);
+                        .map_err(|e| store_err("sync", id, e))?;
+                    return Ok(done);
                 }
                 Err(Attempt::Conflict(key)) => last_conflict = Some(key),
                 Err(Attempt::Failed(e)) => return Err(e),
@@ -122,24 +170,113 @@ impl Archive {
         Err(StorageError::Contended(last_conflict.unwrap_or_default()))
     }
 
+    async fn current(&self, json_key: &str) -> Result<Option<Current>, Attempt> {
+        let Some((doc, version)) = self.read_json(json_key).await? else {
+            return Ok(None);
+        };
+        let versions = versions_of(json_key, &doc).map_err(Attempt::Failed)?;
+        let tracking = Tracking::of(&doc).map_err(|e| {
+            Attempt::Failed(StorageError::Damaged {
+                key: json_key.to_string(),
+                why: format!("its status and checks do not parse: {e}"),
+            })
+        })?;
+        Ok(Some(Current {
+            doc,
+            version,
+            versions,
+            tracking,
+        }))
+    }
+
     async fn try_write(&self, r: &SnapshotRecord) -> Result<Written, Attempt> {
         let json_key = layout::latest_json(&r.host, &r.id);
-        let existing = self.read_json(&json_key).await?;
-        let mut versions = match &existing {
-            Some((doc, _)) => versions_of(&json_key, doc).map_err(Attempt::Failed)?,
-            None => Vec::new(),
+        let current = self.current(&json_key).await?;
+        let (versions, mut tracking) = match &current {
+            Some(c) => (c.versions.clone(), c.tracking.clone()),
+            None => (Vec::new(), Tracking::default()),
         };
+        let change_key = change_key(&r.title, &r.text);
+        let done =
+            |outcome, v: &VersionEntry, keys, transition, check: String, tracking: &Tracking| {
+                Written {
+                    outcome,
+                    version: v.version,
+                    keys,
+                    transition,
+                    check,
+                    next_check_at: tracking.watch.next_check_at,
+                    previous: None,
+                    title: r.title.clone(),
+                    url: r.url.clone(),
+                    published_at: r.published_at,
+                    version_key: v.key.clone(),
+                    evidence: String::new(),
+                }
+            };
+        // The same fetch again (a redelivery): nothing to do.
         if let Some(v) = versions
             .iter()
-            .find(|v| v.content_sha256 == r.content_sha256)
+            .find(|v| v.content_sha256 == r.content_sha256 && v.fetched_at == r.fetched_at)
         {
-            return Ok(Written {
-                outcome: StoreOutcome::Unchanged,
-                version: v.version,
-                keys: Vec::new(),
-            });
+            return Ok(done(
+                StoreOutcome::Unchanged,
+                v,
+                Vec::new(),
+                Transition::None,
+                "unchanged".into(),
+                &tracking,
+            ));
         }
-        let outcome = if existing.is_some() {
+        let latest = versions
+            .iter()
+            .max_by_key(|v| (v.fetched_at, v.version))
+            .cloned();
+        let newest = latest.as_ref().is_none_or(|l| r.fetched_at >= l.fetched_at);
+        let same = |v: &VersionEntry| {
+            v.content_sha256 == r.content_sha256
+                || (!v.change_key.is_empty() && v.change_key == change_key)
+        };
+        // A newer fetch is compared with the latest version (so a revert is
+        // an edit too); a late, older one with any version.
+        let matching = if newest {
+            latest.clone().filter(|l| same(l))
+        } else {
+            versions.iter().find(|v| same(v)).cloned()
+        };
+        if let Some(v) = matching {
+            let current = current.expect("a matching version has a document");
+            if !newest || watch::already_recorded(&tracking, r.fetched_at) {
+                return Ok(done(
+                    StoreOutcome::Unchanged,
+                    &v,
+                    Vec::new(),
+                    Transition::None,
+                    "unchanged".into(),
+                    &tracking,
+                ));
+            }
+            let seen = Seen::Content {
+                changed: false,
+                first: false,
+            };
+            let (transition, check) =
+                watch::apply(&mut tracking, &self.schedule, seen, check_of(r));
+            let mut doc = current.doc;
+            tracking.write_into(&mut doc);
+            self.commit(&json_key, doc, Some(current.version), &r.content_sha256)
+                .await?;
+            return Ok(done(
+                StoreOutcome::Unchanged,
+                &v,
+                vec![json_key],
+                transition,
+                check,
+                &tracking,
+            ));
+        }
+
+        let outcome = if current.is_some() {
             StoreOutcome::Changed
         } else {
             StoreOutcome::New
@@ -147,29 +284,16 @@ impl Archive {
         let number = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
         let md = render(r);
         let mut keys = Vec::new();
-
         if self.keep_raw {
             if let Some(key) = self.write_raw(r).await.map_err(Attempt::Failed)? {
                 keys.push(key);
             }
         }
-        // An attempt that died between writing the version and committing
-        // the JSON (a crash, a kill -9) left this content's version object
-        // behind, perhaps under another fetch time: adopt it rather than
-        // archive the same content twice.
-        let version_key = match self.find_version(r).await.map_err(Attempt::Failed)? {
-            Some(key) => key,
-            None => {
-                let key = layout::version(&r.host, &r.id, r.fetched_at, &r.content_sha256);
-                self.create_immutable(&key, Bytes::from(md.clone()), &r.content_sha256)
-                    .await
-                    .map_err(Attempt::Failed)?;
-                key
-            }
-        };
+        let version_key = self
+            .version_object(r, &versions, &md)
+            .await
+            .map_err(Attempt::Failed)?;
         keys.push(version_key.clone());
-
-        let newest = versions.iter().all(|v| r.fetched_at >= v.fetched_at);
         if newest {
             let key = layout::latest_md(&r.host, &r.id);
             self.put(&key, Bytes::from(md), PutMode::Overwrite, &r.content_sha256)
@@ -177,58 +301,186 @@ impl Archive {
                 .map_err(Attempt::Failed)?;
             keys.push(key);
         }
-
-        versions.push(VersionEntry {
+        let entry = VersionEntry {
             version: number,
             fetched_at: r.fetched_at,
             content_sha256: r.content_sha256.clone(),
             key: version_key,
-        });
-        versions.sort_by_key(|v| (v.fetched_at, v.version));
-        let mut doc = if newest {
-            to_json(r)
-        } else {
-            existing
-                .as_ref()
-                .map(|(v, _)| v.clone())
-                .unwrap_or_else(|| to_json(r))
+            change_key,
         };
-        doc["versions"] = serde_json::to_value(&versions).expect("versions serialise");
+        let mut all = versions;
+        all.push(entry.clone());
+        all.sort_by_key(|v| (v.fetched_at, v.version));
+        // A late, older fetch fills in history; it says nothing about now.
+        let (transition, check) = if newest {
+            let seen = Seen::Content {
+                changed: true,
+                first: current.is_none(),
+            };
+            watch::apply(&mut tracking, &self.schedule, seen, check_of(r))
+        } else {
+            (Transition::None, "changed".to_string())
+        };
+        let (mut doc, update) = match current {
+            Some(c) if !newest => (c.doc, Some(c.version)),
+            Some(c) => (to_json(r), Some(c.version)),
+            None => (to_json(r), None),
+        };
+        tracking.write_into(&mut doc);
+        doc["versions"] = serde_json::to_value(&all).expect("versions serialise");
+        self.commit(&json_key, doc, update, &r.content_sha256)
+            .await?;
+        keys.push(json_key);
+        let mut written = done(outcome, &entry, keys, transition, check, &tracking);
+        written.previous = latest.filter(|_| newest);
+        Ok(written)
+    }
+
+    async fn try_observe(&self, obs: &CheckObservation) -> Result<Option<Written>, Attempt> {
+        let json_key = layout::latest_json(&obs.host, &obs.record_id);
+        let Some(current) = self.current(&json_key).await? else {
+            return Ok(None);
+        };
+        let mut tracking = current.tracking.clone();
+        let latest = current
+            .versions
+            .iter()
+            .max_by_key(|v| (v.fetched_at, v.version))
+            .cloned()
+            .expect("versions_of refuses an empty list");
+        let title = current.doc["title"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let url = current.doc["url"].as_str().unwrap_or_default().to_string();
+        let (seen, outcome) = match obs.outcome() {
+            CheckOutcome::NotModified => (Seen::NotModified, StoreOutcome::NotModified),
+            CheckOutcome::Gone => (Seen::Gone, StoreOutcome::CheckFailed),
+            _ => (Seen::Error, StoreOutcome::CheckError),
+        };
+        let mut written = Written {
+            outcome,
+            version: latest.version,
+            keys: Vec::new(),
+            transition: Transition::None,
+            check: String::new(),
+            next_check_at: tracking.watch.next_check_at,
+            previous: None,
+            title,
+            url,
+            published_at: current.doc["published_at"].as_i64().unwrap_or_default(),
+            version_key: latest.key.clone(),
+            evidence: String::new(),
+        };
+        if watch::already_recorded(&tracking, obs.checked_at) {
+            written.check = tracking
+                .checks
+                .iter()
+                .rev()
+                .find(|c| c.at == obs.checked_at)
+                .map(|c| c.outcome.clone())
+                .unwrap_or_default();
+            return Ok(Some(written));
+        }
+        let check = Check {
+            at: obs.checked_at,
+            status: obs.status,
+            outcome: String::new(),
+            final_url: if obs.final_url != obs.url {
+                obs.final_url.clone()
+            } else {
+                String::new()
+            },
+            detail: crawlq_runtime::clip(&obs.detail, 500),
+        };
+        let (transition, label) = watch::apply(&mut tracking, &self.schedule, seen, check);
+        let mut doc = current.doc;
+        tracking.write_into(&mut doc);
+        self.commit(
+            &json_key,
+            doc,
+            Some(current.version),
+            &latest.content_sha256,
+        )
+        .await?;
+        written.outcome = match transition {
+            Transition::Removed => StoreOutcome::Removed,
+            Transition::Restored => StoreOutcome::Restored,
+            Transition::None => outcome,
+        };
+        written.transition = transition;
+        if transition == Transition::Removed {
+            written.evidence = tracking
+                .removal_evidence
+                .iter()
+                .map(|c| {
+                    let what = if c.detail.is_empty() {
+                        format!("http {}", c.status)
+                    } else {
+                        c.detail.clone()
+                    };
+                    format!("{what} at {}", crawlq_runtime::schedule::rfc3339(c.at))
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+        }
+        written.check = label;
+        written.next_check_at = tracking.watch.next_check_at;
+        written.keys.push(json_key);
+        Ok(Some(written))
+    }
+
+    /// The version object of `r`: one left by an attempt that died between
+    /// writing it and committing the JSON (a crash, a kill -9) is adopted
+    /// rather than the same content archived twice; else a new one.
+    async fn version_object(
+        &self,
+        r: &SnapshotRecord,
+        versions: &[VersionEntry],
+        md: &str,
+    ) -> Result<String, StorageError> {
+        if let Some(key) = self.find_version(r, versions).await? {
+            return Ok(key);
+        }
+        let key = layout::version(&r.host, &r.id, r.fetched_at, &r.content_sha256);
+        self.create_immutable(&key, Bytes::from(md.to_string()), &r.content_sha256)
+            .await?;
+        Ok(key)
+    }
+
+    /// Writes the article's JSON, the commit point: a conditional update
+    /// of the version read (or a create) where the store supports it.
+    async fn commit(
+        &self,
+        json_key: &str,
+        doc: Value,
+        update: Option<UpdateVersion>,
+        sha: &str,
+    ) -> Result<(), Attempt> {
         let body = Bytes::from(serde_json::to_vec_pretty(&doc).expect("json serialises"));
-        let mode = match existing.map(|(_, v)| v) {
+        let mode = match update {
             Some(version) => PutMode::Update(version),
             None => PutMode::Create,
         };
-        match self
-            .put(&json_key, body.clone(), mode, &r.content_sha256)
-            .await
-        {
-            Ok(()) => {}
+        match self.put(json_key, body.clone(), mode, sha).await {
+            Ok(()) => Ok(()),
             Err(StorageError::Store {
                 source: object_store::Error::NotImplemented { .. },
                 ..
             }) => {
                 // No conditional update here (local folders): the per-article
                 // lock already serialises this process's writers.
-                self.put(&json_key, body, PutMode::Overwrite, &r.content_sha256)
+                self.put(json_key, body, PutMode::Overwrite, sha)
                     .await
-                    .map_err(Attempt::Failed)?;
+                    .map_err(Attempt::Failed)
             }
             Err(StorageError::Store {
                 source:
                     object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. },
                 ..
-            }) => {
-                return Err(Attempt::Conflict(json_key));
-            }
-            Err(e) => return Err(Attempt::Failed(e)),
+            }) => Err(Attempt::Conflict(json_key.to_string())),
+            Err(e) => Err(Attempt::Failed(e)),
         }
-        keys.push(json_key);
-        Ok(Written {
-            outcome,
-            version: number,
-            keys,
-        })
     }
 
     async fn write_raw(&self, r: &SnapshotRecord) -> Result<Option<String>, StorageError> {
@@ -252,8 +504,13 @@ impl Archive {
         Ok(Some(key))
     }
 
-    /// The key of an existing version object with `r`'s content, if any.
-    async fn find_version(&self, r: &SnapshotRecord) -> Result<Option<String>, StorageError> {
+    /// The key of an existing version object with `r`'s content that no
+    /// listed version owns, if any.
+    async fn find_version(
+        &self,
+        r: &SnapshotRecord,
+        versions: &[VersionEntry],
+    ) -> Result<Option<String>, StorageError> {
         use futures::TryStreamExt;
         let dir = layout::versions_dir(&r.host, &r.id);
         let suffix = layout::version_suffix(&r.content_sha256);
@@ -267,7 +524,7 @@ impl Archive {
         Ok(listed
             .into_iter()
             .map(|o| o.location.to_string())
-            .find(|k| k.ends_with(&suffix)))
+            .find(|k| k.ends_with(&suffix) && !versions.iter().any(|v| &v.key == k)))
     }
 
     /// Creates an object that must never change. If it exists already (a
@@ -397,6 +654,21 @@ fn store_err(op: &'static str, key: &str, source: object_store::Error) -> Storag
         op,
         key: key.to_string(),
         source,
+    }
+}
+
+/// The check a fetched record is.
+fn check_of(r: &SnapshotRecord) -> Check {
+    Check {
+        at: r.fetched_at,
+        status: 200,
+        outcome: String::new(),
+        final_url: if r.fetched_url != r.url {
+            r.fetched_url.clone()
+        } else {
+            String::new()
+        },
+        detail: String::new(),
     }
 }
 

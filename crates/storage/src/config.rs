@@ -7,6 +7,7 @@ use clap::{ArgAction, Args};
 use crawlq_runtime::config::{parse_duration, CommonArgs, StoreArgs};
 
 use crate::index;
+use crate::watch::Schedule;
 
 /// Settings of `crawlq storage`.
 #[derive(Debug, Clone, Args)]
@@ -21,6 +22,10 @@ pub struct Config {
     /// Time zone of the dates in index pages: UTC or an offset like +08:00.
     #[arg(long = "index-timezone", env = "CRAWLQ_INDEX_TIMEZONE", default_value = "UTC", value_parser = index::parse_tz)]
     pub index_timezone: FixedOffset,
+    /// Delays between revisits of an archived article, counted from its
+    /// last observed change (comma-separated; `off` turns revisits off).
+    #[arg(long = "revisit-schedule", env = "CRAWLQ_REVISIT_SCHEDULE", default_value = Schedule::DEFAULT, value_parser = Schedule::parse)]
+    pub revisit_schedule: Schedule,
     /// How often changed index pages are rewritten.
     #[arg(long = "index-flush-interval", env = "CRAWLQ_INDEX_FLUSH_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     pub index_flush_interval: Duration,

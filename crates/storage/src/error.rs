@@ -26,9 +26,9 @@ pub enum StorageError {
     /// An immutable object exists with different content.
     #[error("`{0}` exists with different content; versions are never overwritten")]
     Conflict(String),
-    /// The host's index list could not be updated.
-    #[error("index: {0}")]
-    Index(#[source] std::sync::Arc<crate::index::IndexError>),
+    /// An index or change-log list could not be updated.
+    #[error("list: {0}")]
+    List(#[source] std::sync::Arc<crate::lists::ListError>),
     /// An archived object that history depends on (an article's version
     /// list) is damaged. Writing over it would lose history, so the record
     /// is refused until someone repairs the object.
@@ -65,7 +65,7 @@ impl Classify for StorageError {
             | StorageError::Incomplete(_)
             | StorageError::Conflict(_)
             | StorageError::Damaged { .. } => Disposition::Permanent,
-            StorageError::Index(e) if matches!(**e, crate::index::IndexError::Damaged { .. }) => {
+            StorageError::List(e) if matches!(**e, crate::lists::ListError::Damaged { .. }) => {
                 Disposition::Permanent
             }
             _ => Disposition::Retry(None),
@@ -78,10 +78,10 @@ impl Classify for StorageError {
             StorageError::Incomplete(_) => "incomplete_record",
             StorageError::Store { .. } => "store_error",
             StorageError::Conflict(_) => "version_conflict",
-            StorageError::Index(e) if matches!(**e, crate::index::IndexError::Damaged { .. }) => {
+            StorageError::List(e) if matches!(**e, crate::lists::ListError::Damaged { .. }) => {
                 "damaged_index"
             }
-            StorageError::Index(_) => "index_error",
+            StorageError::List(_) => "index_error",
             StorageError::Damaged { .. } => "damaged_archive",
             StorageError::Contended(_) => "contended",
         }

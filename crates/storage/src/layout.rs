@@ -5,7 +5,9 @@
 //! - `articles/{host}/{id}.json`: the record as JSON plus its versions;
 //! - `versions/{host}/{id}/{fetched_at ms}-{sha16}.md`: every distinct version;
 //! - `raw/{host}/{id}/{fetched_at ms}.html.zst`: the raw fetched page;
-//! - `index/{host}.md`: the newest 300 articles of a host.
+//! - `index/{host}.md`: the newest 300 articles of a host;
+//! - `changes/{YYYY-MM-DD}.md`, `changes/feed.atom`: edits, removals and
+//!   restorations found by the watch.
 
 /// A host name made safe as one path segment.
 pub fn host_segment(host: &str) -> String {
@@ -64,6 +66,16 @@ pub fn raw(host: &str, id: &str, fetched_at: i64) -> String {
 /// `index/{host}.md`
 pub fn index(host: &str) -> String {
     format!("index/{}.md", host_segment(host))
+}
+
+/// `changes/{YYYY-MM-DD}.md`: the day's edits, removals and restorations.
+pub fn changes_day(day: &str) -> String {
+    format!("changes/{day}.md")
+}
+
+/// `changes/feed.atom`: the latest changes as an Atom feed.
+pub fn changes_feed() -> String {
+    "changes/feed.atom".to_string()
 }
 
 #[cfg(test)]

@@ -15,8 +15,28 @@ pub const STORE_ERRORS: &str = "crawlq_storage_store_errors_total";
 /// Index pages rewritten.
 pub const INDEX_FLUSHES: &str = "crawlq_storage_index_flushes_total";
 
+/// Revisits of archived articles, by `outcome` (unchanged, not_modified,
+/// changed, failed, removed, restored, error).
+pub const REVISITS: &str = "crawlq_revisits_total";
+/// Articles marked removed from their site.
+pub const REMOVED: &str = "crawlq_articles_removed_total";
+
 /// Registers descriptions.
 pub fn describe() {
+    describe_counter!(REVISITS, "Revisits of archived articles, by outcome");
+    describe_counter!(REMOVED, "Articles marked removed from their site");
+    for outcome in [
+        "unchanged",
+        "not_modified",
+        "changed",
+        "failed",
+        "removed",
+        "restored",
+        "error",
+    ] {
+        metrics::counter!(REVISITS, "outcome" => outcome).increment(0);
+    }
+    metrics::counter!(REMOVED).increment(0);
     describe_counter!(
         WRITES,
         "Records archived, by outcome (new, changed, unchanged)"

@@ -13,6 +13,7 @@ use object_store::path::Path;
 use tokio_util::sync::CancellationToken;
 
 use crate::archive::Archive;
+use crate::changes::Changes;
 use crate::config::Config;
 use crate::handler::StoreHandler;
 use crate::index::Index;
@@ -32,23 +33,28 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         return Ok(());
     }
     watch_store(store.clone(), rt.readiness.clone(), stop.clone());
-    let kv = crawlq_runtime::nats::ensure_kv(
-        &rt.js,
-        &rt.topology.bucket("index"),
-        Duration::ZERO,
-        usize::from(config.common.nats.stream_replicas),
-    )
-    .await?;
+    let replicas = usize::from(config.common.nats.stream_replicas);
+    let bucket = |purpose: &str| {
+        let (js, name) = (rt.js.clone(), rt.topology.bucket(purpose));
+        async move { crawlq_runtime::nats::ensure_kv(&js, &name, Duration::ZERO, replicas).await }
+    };
     let index = Index::start(
-        kv,
+        bucket("index").await?,
         store.clone(),
         config.index_timezone,
         config.index_flush_interval,
         stop.clone(),
     );
+    let changes = Changes::start(
+        bucket("changes").await?,
+        store.clone(),
+        config.index_flush_interval,
+        stop.clone(),
+    );
     let handler = StoreHandler {
-        archive: Archive::new(store, config.keep_raw),
+        archive: Archive::new(store, config.keep_raw, config.revisit_schedule.clone()),
         index,
+        changes,
         topology: rt.topology.clone(),
         readiness: rt.readiness.clone(),
     };

@@ -287,7 +287,11 @@ async fn example_record_is_rendered_byte_for_byte() {
     r.published_at = ts;
     let dir = tempfile::tempdir().unwrap();
     let store = crawlq_runtime::store::open(dir.path().to_str().unwrap()).unwrap();
-    let archive = crawlq_storage::Archive::new(store.clone(), true);
+    let archive = crawlq_storage::Archive::new(
+        store.clone(),
+        true,
+        crawlq_storage::watch::Schedule::parse("off").unwrap(),
+    );
     archive.write(&r).await.unwrap();
     let at = read::locate(&store, &url).await.unwrap();
     assert_eq!(read::markdown(&store, &at, None).await.unwrap(), seed);
@@ -454,7 +458,11 @@ async fn a_version_left_by_a_crashed_attempt_is_adopted_not_duplicated() {
     std::fs::create_dir_all(dir.path().join(&orphan).parent().unwrap()).unwrap();
     std::fs::write(dir.path().join(&orphan), md).unwrap();
 
-    let archive = crawlq_storage::Archive::new(store.clone(), false);
+    let archive = crawlq_storage::Archive::new(
+        store.clone(),
+        false,
+        crawlq_storage::watch::Schedule::parse("off").unwrap(),
+    );
     let second = record(url, "Story", "<p>Same words both times.</p>", 2_000);
     let w = archive.write(&second).await.unwrap();
     assert_eq!(w.outcome, StoreOutcome::New);

@@ -4,6 +4,7 @@
 //! - [`S3Server`]: a real `s3s-fs` S3 server with a temp root, killed on drop.
 //! - [`HttpFixture`]: an axum router served on 127.0.0.1.
 //! - [`news_site`]: thousands of generated 30–80 KB article pages over several loopback hosts.
+//! - [`watch_site`]: a site that edits, removes and redirects articles while it is crawled.
 //! - [`unique_prefix`]: a random subject prefix so tests can run in parallel.
 
 mod http;
@@ -11,6 +12,7 @@ mod nats;
 pub mod news_site;
 mod s3;
 pub mod sample_site;
+pub mod watch_site;
 
 pub use http::HttpFixture;
 pub use nats::NatsServer;

@@ -24,10 +24,53 @@ pub struct GetArgs {
     target: String,
 }
 
+/// A URL as the crawler normalises it (tracking parameters and fragment
+/// dropped), so what a user pastes finds what was archived; ids and
+/// anything unparsable are passed through.
+pub fn normalised(target: &str) -> String {
+    use crawlq_crawler::normalize::{normalize, DEFAULT_STRIP};
+    if !target.contains("://") {
+        return target.to_string();
+    }
+    let strip: Vec<String> = DEFAULT_STRIP.iter().map(|s| s.to_string()).collect();
+    normalize(target, &strip).map_or_else(|_| target.to_string(), |u| u.to_string())
+}
+
+/// The comment line that opens a removed article's record.
+pub fn removal_note(json: &serde_json::Value) -> Option<String> {
+    let t = crawlq_record::article::Tracking::of(json).ok()?;
+    if t.status != crawlq_record::article::Status::Removed {
+        return None;
+    }
+    let at = t
+        .removed_at
+        .map_or("an unknown time".into(), crawlq_runtime::schedule::rfc3339);
+    let evidence: Vec<String> = t
+        .removal_evidence
+        .iter()
+        .map(|c| {
+            format!(
+                "{} at {}",
+                if c.status > 0 {
+                    format!("http {}", c.status)
+                } else {
+                    c.detail.clone()
+                },
+                crawlq_runtime::schedule::rfc3339(c.at)
+            )
+        })
+        .collect();
+    Some(format!(
+        "<!-- removed from its site at {at}; evidence: {} -->",
+        evidence.join(", ")
+    ))
+}
+
 /// Runs `get`.
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let store = args.store.open()?;
-    let at = read::locate(&store, &args.target).await?;
+    let target = normalised(&args.target);
+    let at = read::locate(&store, &target).await?;
     if args.versions {
         for v in at.versions() {
             println!(
@@ -41,8 +84,33 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     match args.format {
-        Format::Md => print!("{}", read::markdown(&store, &at, args.version).await?),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&at.json)?),
+        Format::Md => {
+            if let Some(note) = removal_note(&at.json) {
+                println!("{note}");
+            }
+            print!("{}", read::markdown(&store, &at, args.version).await?)
+        }
+        Format::Json => match args.version {
+            None => println!("{}", serde_json::to_string_pretty(&at.json)?),
+            Some(n) => {
+                let md = read::markdown(&store, &at, Some(n)).await?;
+                let (published_at, title, url) =
+                    crawlq_record::parse_header(&md).unwrap_or_default();
+                let html = md
+                    .split_once("\n------\n\n")
+                    .map_or("", |(_, b)| b)
+                    .trim_end();
+                let v = at.versions().into_iter().find(|v| v.version == n);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "id": at.id, "version": n, "url": url, "title": title,
+                        "published_at": published_at, "fetched_at": v.as_ref().map(|v| v.fetched_at),
+                        "key": v.map(|v| v.key), "content_html": html,
+                    }))?
+                )
+            }
+        },
     }
     Ok(())
 }

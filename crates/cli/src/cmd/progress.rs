@@ -1,7 +1,7 @@
 //! Counting what the pipeline did since a starting point, and showing it:
 //! a progress bar on a terminal, plain lines otherwise.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -19,6 +19,9 @@ pub struct Tally {
     by_url: BTreeMap<String, i32>,
     /// Dead letters per URL: reason.
     dead: BTreeMap<String, String>,
+    /// What the watch found per URL: edits, removals, restorations, and
+    /// checks that failed or could not be made.
+    watch: BTreeMap<String, BTreeSet<i32>>,
 }
 
 fn rank(outcome: i32) -> u8 {
@@ -27,7 +30,7 @@ fn rank(outcome: i32) -> u8 {
         StoreOutcome::Changed => 3,
         StoreOutcome::Unchanged => 2,
         StoreOutcome::NotModified => 1,
-        StoreOutcome::Unspecified => 0,
+        _ => 0,
     }
 }
 
@@ -59,10 +62,7 @@ impl Tally {
             self.stored_seq += 1;
             if let Ok(m) = stored.get_raw_message(self.stored_seq).await {
                 if let Ok(ev) = StoredSnapshot::decode(m.payload) {
-                    let entry = self.by_url.entry(ev.url).or_insert(ev.outcome);
-                    if rank(ev.outcome) > rank(*entry) {
-                        *entry = ev.outcome;
-                    }
+                    self.add(ev);
                 }
             }
         }
@@ -82,6 +82,34 @@ impl Tally {
             }
         }
         Ok(())
+    }
+
+    fn add(&mut self, ev: StoredSnapshot) {
+        use StoreOutcome::*;
+        let outcome = StoreOutcome::try_from(ev.outcome).unwrap_or(Unspecified);
+        if matches!(
+            outcome,
+            Changed | Removed | Restored | CheckFailed | CheckError
+        ) {
+            self.watch
+                .entry(ev.url.clone())
+                .or_default()
+                .insert(ev.outcome);
+        }
+        if rank(ev.outcome) > 0 {
+            let entry = self.by_url.entry(ev.url).or_insert(ev.outcome);
+            if rank(ev.outcome) > rank(*entry) {
+                *entry = ev.outcome;
+            }
+        }
+    }
+
+    /// URLs the watch found `o` for (an edit, a removal...).
+    pub fn watched(&self, o: StoreOutcome) -> usize {
+        self.watch
+            .values()
+            .filter(|v| v.contains(&(o as i32)))
+            .count()
     }
 
     /// URLs whose best outcome is `o`.
@@ -115,6 +143,16 @@ impl Tally {
             "  not modified:   {}\n",
             self.count(StoreOutcome::NotModified)
         ));
+        if !self.watch.is_empty() {
+            s.push_str(&format!(
+                "  watch:          changed {}, removed {}, restored {} (failed checks {}, checks not made {})\n",
+                self.watched(StoreOutcome::Changed),
+                self.watched(StoreOutcome::Removed),
+                self.watched(StoreOutcome::Restored),
+                self.watched(StoreOutcome::CheckFailed),
+                self.watched(StoreOutcome::CheckError),
+            ));
+        }
         s.push_str(&format!("  dead-lettered:  {}\n", self.dead.len()));
         for (reason, n) in self.dead_by_reason() {
             s.push_str(&format!("    {reason}: {n}\n"));
