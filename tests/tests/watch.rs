@@ -151,9 +151,8 @@ async fn feeds_are_polled_and_articles_watched_for_edits_and_removals() {
         .await;
     assert!(html.contains("<ins>") && html.contains("<del>"), "{html}");
 
-    eprintln!("DIFF:\n{diff}");
     // The change log, and its Atom feed parsed back.
-    let day = crawlq_storage_day();
+    let day = crawlq_storage::changes::day_of(crawlq_record_now());
     let log_path = root.join(format!("changes/{day}.md"));
     assert!(
         eventually(Duration::from_secs(20), || async {
@@ -176,10 +175,6 @@ async fn feeds_are_polled_and_articles_watched_for_edits_and_removals() {
         .title
         .as_ref()
         .is_some_and(|t| t.content.starts_with("removed"))));
-    eprintln!(
-        "LOG:\n{}\nJSON:\n{json:#}",
-        std::fs::read_to_string(&log_path).unwrap()
-    );
     let index = std::fs::read_to_string(root.join(format!("index/{host}.md"))).unwrap();
     assert_eq!(index.matches("(removed)").count(), 3, "{index}");
 
@@ -211,10 +206,132 @@ async fn feeds_are_polled_and_articles_watched_for_edits_and_removals() {
     assert!(!stack.run(&["feeds", "list"]).await.contains(&feed));
 }
 
-fn crawlq_storage_day() -> String {
-    let now = std::time::SystemTime::now()
+/// Schedules survive crashes: kill -9 of every service and of nats-server
+/// (restarted on the same store) while checks are scheduled loses no
+/// check and stores no duplicate version; with two crawler and two storage
+/// replicas, a feed is polled once per interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_survive_kill_9_and_replicas_poll_once_per_interval() {
+    let mut nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let archive = tempfile::tempdir().unwrap();
+    let slugs: Vec<String> = (0..20).map(|i| format!("story-{i}")).collect();
+    let site = WatchSite::new(&slugs.iter().map(String::as_str).collect::<Vec<_>>());
+    let fixture = site.serve().await;
+    let host = fixture.addr().ip().to_string();
+    let schedule = vec!["2s"; 40].join(",");
+    let mut stack = Stack::start(
+        &nats,
+        &prefix,
+        archive.path().to_str().unwrap(),
+        &[
+            ("CRAWLQ_REVISIT_SCHEDULE".into(), schedule),
+            ("CRAWLQ_ACK_WAIT".into(), "3s".into()),
+        ],
+    );
+    stack.spawn("crawler");
+    stack.spawn("storage");
+    for i in 0..stack.procs.len() {
+        assert!(
+            stack.wait_ready(i, Duration::from_secs(30)).await,
+            "{}",
+            stack.log_tail()
+        );
+    }
+    let feed = fixture.url("/rss.xml");
+    stack.run(&["feeds", "add", &feed, "--every", "3s"]).await;
+    let root = archive.path();
+    let url = |slug: &str| fixture.url(&format!("/news/{slug}"));
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            slugs.iter().all(|s| doc(root, &host, &url(s)).is_some())
+        })
+        .await,
+        "{}",
+        stack.log_tail()
+    );
+
+    // Steady state, two replicas of each: one poll per interval.
+    let window = Duration::from_secs(15);
+    let from = std::time::Instant::now();
+    tokio::time::sleep(window).await;
+    let polls: Vec<_> = site
+        .feed_fetches()
+        .into_iter()
+        .filter(|t| *t >= from)
+        .collect();
+    let gaps: Vec<f64> = polls
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect();
+    eprintln!("steady: {} polls in {window:?}, gaps {gaps:?}", polls.len());
+    assert!(
+        (4..=6).contains(&polls.len()),
+        "{} polls in {window:?}: {gaps:?}",
+        polls.len()
+    );
+    assert!(
+        gaps.iter().all(|g| *g >= 2.5),
+        "two polls within one interval: {gaps:?}"
+    );
+
+    // Crashes while checks are scheduled.
+    for service in ["crawler", "storage", "extractor"] {
+        let idx = stack.current(service);
+        stack.kill9(idx);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let again = stack.spawn(service);
+        assert!(stack.wait_ready(again, Duration::from_secs(30)).await);
+    }
+    nats.kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    nats.restart().await;
+    let after = crawlq_record_now();
+
+    // Every article is checked again after the last crash, and none has
+    // a second version (nothing on the site changed).
+    let checked_since = |slug: &str| {
+        doc(root, &host, &url(slug))
+            .is_some_and(|d| d["watch"]["last_check_at"].as_i64().unwrap_or(0) > after)
+    };
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            slugs.iter().all(|s| checked_since(s))
+        })
+        .await,
+        "checks lost: {:?}\n{}",
+        slugs
+            .iter()
+            .filter(|s| !checked_since(s))
+            .collect::<Vec<_>>(),
+        stack.log_tail()
+    );
+    let feeds = stack.run(&["feeds", "list", "--json"]).await;
+    let entry: serde_json::Value = serde_json::from_str(feeds.lines().next().unwrap()).unwrap();
+    assert!(
+        entry["last_poll_at"].as_i64().unwrap() > after,
+        "the feed's schedule was lost: {entry}"
+    );
+    let mut checks = Vec::new();
+    for s in &slugs {
+        let d = doc(root, &host, &url(s)).unwrap();
+        assert_eq!(
+            d["versions"].as_array().unwrap().len(),
+            1,
+            "{s}: a duplicate version"
+        );
+        assert_eq!(d["status"], "live");
+        checks.push(d["checks"].as_array().unwrap().len());
+    }
+    eprintln!(
+        "checks per article after the crashes: {checks:?}; site hits of story-0: {}",
+        site.hits("story-0")
+    );
+}
+
+fn crawlq_record_now() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_millis() as i64;
-    crawlq_storage::changes::day_of(now)
+        .as_millis() as i64
 }

@@ -35,6 +35,8 @@ enum Command {
     Get(cmd::get::GetArgs),
     /// Register, list or remove the feeds and sitemaps polled forever.
     Feeds(cmd::feeds::FeedsArgs),
+    /// List the edits, removals and restorations the watch found.
+    Changes(cmd::changes::ChangesArgs),
     /// Show what changed between two versions of an article.
     Diff(cmd::diff::DiffArgs),
     /// Extract one HTML file into a snapshot record.
@@ -57,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Command::Dlq(args) => once(cmd::dlq::dlq(args)),
         Command::Feeds(args) => once(cmd::feeds::feeds(args)),
         Command::Diff(args) => once(cmd::diff::diff(args)),
+        Command::Changes(args) => once(cmd::changes::changes(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

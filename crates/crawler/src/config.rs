@@ -87,6 +87,11 @@ pub struct Config {
     /// Largest decoded body, in bytes.
     #[arg(long = "max-body", env = "CRAWLQ_MAX_BODY", default_value_t = 10 * 1024 * 1024)]
     pub max_body: u64,
+    /// A feeds file (`URL [INTERVAL] [sitemap]` per line): at start the
+    /// registry is made to hold exactly these feeds (feeds added by hand
+    /// stay). In Kubernetes, the `crawlq-feeds` ConfigMap.
+    #[arg(long = "feeds-file", env = "CRAWLQ_FEEDS_FILE")]
+    pub feeds_file: Option<std::path::PathBuf>,
     /// Due checks (feed polls and revisits) handled at once.
     #[arg(
         long = "due-concurrency",

@@ -30,6 +30,23 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         validators: bucket("validators", Duration::from_secs(90 * 86_400)).await?,
         feeds: bucket(crate::watch::FEEDS_BUCKET, Duration::ZERO).await?,
     };
+    if let Some(path) = &config.feeds_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("CRAWLQ_FEEDS_FILE {}: {e}", path.display()))?;
+        let lines = crate::watch::parse_feeds_file(&text, Duration::from_secs(3600))
+            .map_err(|e| anyhow::anyhow!("CRAWLQ_FEEDS_FILE {}: {e}", path.display()))?;
+        let synced = crate::watch::sync_feeds(
+            &rt.js,
+            &rt.topology,
+            &buckets.feeds,
+            &lines,
+            &config.strip_params,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("syncing feeds from {}: {e}", path.display()))?;
+        tracing::info!(file = %path.display(), feeds = lines.len(), added = synced.added.len(),
+            updated = synced.updated.len(), removed = synced.removed.len(), "feeds file applied");
+    }
     let handler = CrawlHandler::new(
         &config,
         store,

@@ -48,6 +48,10 @@ pub struct FeedEntry {
     /// When the next poll is scheduled.
     #[serde(default)]
     pub next_poll_at: Option<i64>,
+    /// Registered from the feeds file (`CRAWLQ_FEEDS_FILE`): the file owns
+    /// it, and a feed taken out of the file is removed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_file: bool,
 }
 
 impl FeedEntry {
@@ -59,6 +63,171 @@ impl FeedEntry {
             UrlKind::Feed
         }
     }
+}
+
+/// One line of a feeds file: `URL [INTERVAL] [sitemap]`, `#` comments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedLine {
+    /// The URL as written.
+    pub url: String,
+    /// Poll interval.
+    pub every: Duration,
+    /// It is a sitemap.
+    pub sitemap: bool,
+}
+
+/// Parses a feeds file; the error names the line.
+pub fn parse_feeds_file(text: &str, default_every: Duration) -> Result<Vec<FeedLine>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let url = words.next().unwrap_or_default().to_string();
+        let mut feed = FeedLine {
+            url,
+            every: default_every,
+            sitemap: false,
+        };
+        for w in words {
+            if w.eq_ignore_ascii_case("sitemap") {
+                feed.sitemap = true;
+            } else {
+                feed.every = crawlq_runtime::config::parse_duration(w)
+                    .map_err(|e| format!("line {}: {e}", n + 1))?;
+                if feed.every < Duration::from_secs(1) {
+                    return Err(format!("line {}: the interval must be at least 1s", n + 1));
+                }
+            }
+        }
+        out.push(feed);
+    }
+    Ok(out)
+}
+
+/// What [`sync_feeds`] did.
+#[derive(Debug, Default, PartialEq)]
+pub struct Synced {
+    /// Feeds registered.
+    pub added: Vec<String>,
+    /// Feeds whose interval or kind changed.
+    pub updated: Vec<String>,
+    /// Feeds taken out of the file and so removed.
+    pub removed: Vec<String>,
+}
+
+/// Makes the registry hold exactly the feeds of a feeds file (feeds added
+/// by hand, with `crawlq feeds add`, are left alone). Safe to run from
+/// every crawler replica at once: registrations are compare-and-set, so
+/// each new feed gets one first poll.
+pub async fn sync_feeds(
+    js: &async_nats::jetstream::Context,
+    topology: &Topology,
+    bucket: &kv::Store,
+    lines: &[FeedLine],
+    strip: &[String],
+) -> Result<Synced, String> {
+    use futures::StreamExt;
+    let now = crawlq_runtime::now_ms();
+    let mut done = Synced::default();
+    let mut wanted = std::collections::BTreeSet::new();
+    let mut schedules = Vec::new();
+    for line in lines {
+        let url = crate::normalize::normalize(&line.url, strip)
+            .map_err(|e| format!("feeds file: {e}"))?
+            .to_string();
+        let id = feed_id(&url);
+        wanted.insert(id.clone());
+        let kind = if line.sitemap { "sitemap" } else { "feed" };
+        let every_ms = line.every.as_millis() as u64;
+        let current = bucket.entry(&id).await.map_err(|e| e.to_string())?;
+        let old = current
+            .as_ref()
+            .filter(|e| e.operation == kv::Operation::Put)
+            .and_then(|e| serde_json::from_slice::<FeedEntry>(&e.value).ok());
+        match old {
+            Some(old) if old.every_ms == every_ms && old.kind == kind && old.from_file => {}
+            Some(old) => {
+                let entry = FeedEntry {
+                    every_ms,
+                    kind: kind.into(),
+                    from_file: true,
+                    ..old
+                };
+                let value = Bytes::from(serde_json::to_vec(&entry).expect("feed entry serialises"));
+                let revision = current.map_or(0, |e| e.revision);
+                if bucket.update(&id, value, revision).await.is_ok() {
+                    done.updated.push(url);
+                }
+            }
+            None => {
+                let entry = FeedEntry {
+                    url: url.clone(),
+                    kind: kind.into(),
+                    every_ms,
+                    added_at: now,
+                    last_poll_at: None,
+                    last_outcome: String::new(),
+                    next_poll_at: Some(now),
+                    from_file: true,
+                };
+                let value = Bytes::from(serde_json::to_vec(&entry).expect("feed entry serialises"));
+                let created = match current {
+                    Some(deleted) => bucket.update(&id, value, deleted.revision).await.is_ok(),
+                    None => bucket.create(&id, value).await.is_ok(),
+                };
+                // Another replica registered it first: its first poll is scheduled.
+                if created {
+                    schedules.push(schedule_poll(topology, &entry, now));
+                    done.added.push(url);
+                }
+            }
+        }
+    }
+    let mut keys = bucket.keys().await.map_err(|e| e.to_string())?;
+    let mut stale = Vec::new();
+    while let Some(key) = keys.next().await {
+        let key = key.map_err(|e| e.to_string())?;
+        if wanted.contains(&key) {
+            continue;
+        }
+        if let Ok(Some(value)) = bucket.get(&key).await {
+            if let Ok(entry) = serde_json::from_slice::<FeedEntry>(&value) {
+                if entry.from_file {
+                    stale.push((key, entry.url));
+                }
+            }
+        }
+    }
+    for (key, url) in stale {
+        remove_feed(js, topology, bucket, &key).await?;
+        done.removed.push(url);
+    }
+    crawlq_runtime::worker::publish_all(js, schedules).await?;
+    Ok(done)
+}
+
+/// Unregisters a feed and drops its pending schedule (a poll already due
+/// finds it gone).
+pub async fn remove_feed(
+    js: &async_nats::jetstream::Context,
+    topology: &Topology,
+    bucket: &kv::Store,
+    id: &str,
+) -> Result<(), String> {
+    bucket.purge(id).await.map_err(|e| e.to_string())?;
+    let stream = js
+        .get_stream(topology.schedules_stream())
+        .await
+        .map_err(|e| e.to_string())?;
+    stream
+        .purge()
+        .filter(topology.feed_schedule(id))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// Key of a feed in the bucket: 16 hex digits of its URL's SHA-256.
@@ -294,6 +463,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn feeds_files_give_intervals_and_kinds() {
+        let text = "# our feeds\nhttps://a.com/rss\nhttps://a.com/sitemap.xml 6h sitemap  # big\n\nhttps://b.com/atom 30m\n";
+        let lines = parse_feeds_file(text, Duration::from_secs(3600)).unwrap();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].every, Duration::from_secs(3600));
+        assert!(lines[1].sitemap && lines[1].every == Duration::from_secs(6 * 3600));
+        assert_eq!(lines[2].every, Duration::from_secs(1800));
+        let err =
+            parse_feeds_file("https://a.com/rss often\n", Duration::from_secs(1)).unwrap_err();
+        assert!(err.starts_with("line 1:"), "{err}");
+    }
+
+    #[test]
     fn home_page_redirects_are_recognised() {
         assert!(redirected_home("https://a.com/news/1", "https://a.com/"));
         assert!(!redirected_home(
@@ -318,6 +500,7 @@ mod tests {
             last_poll_at: None,
             last_outcome: String::new(),
             next_poll_at: None,
+            from_file: false,
         };
         let a = schedule_poll(&t, &entry, 1_000);
         let b = schedule_poll(&t, &entry, 2_000);

@@ -8,8 +8,10 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Articles the site serves under `/news/{slug}`.
 pub const ARTICLES: usize = 27;
@@ -182,6 +184,10 @@ fn rfc2822(ms: i64) -> String {
 /// The site; `base` is its own origin (`http://127.0.0.1:PORT`), used in
 /// feeds and sitemaps.
 pub fn router(base: String) -> Router {
+    let site = Site {
+        base,
+        changed: Arc::default(),
+    };
     Router::new()
         .route("/", get(home))
         .route(
@@ -192,6 +198,14 @@ pub fn router(base: String) -> Router {
         .route("/atom.xml", get(atom))
         .route("/sitemap.xml", get(sitemap))
         .route("/news/{*slug}", get(article))
+        // The `make run` demo: one article is edited, another taken down.
+        .route(
+            "/_demo/change",
+            post(|State(site): State<Site>| async move {
+                site.changed.store(true, Ordering::SeqCst);
+                format!("edited /news/{EDITED}, removed /news/{REMOVED}\n")
+            }),
+        )
         .route(
             "/private/{*slug}",
             get(|| async {
@@ -222,8 +236,20 @@ pub fn router(base: String) -> Router {
                     .into_response()
             }),
         )
-        .with_state(base)
+        .with_state(site)
 }
+
+/// The site's state: its base URL, and whether the demo change happened.
+#[derive(Clone)]
+struct Site {
+    base: String,
+    changed: Arc<AtomicBool>,
+}
+
+/// The article `POST /_demo/change` edits.
+pub const EDITED: &str = "2023/11/02/election-story-1";
+/// The article `POST /_demo/change` takes down (410 Gone).
+pub const REMOVED: &str = "2023/11/03/railway-story-2";
 
 fn etag_of(body: &[u8]) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
@@ -275,10 +301,22 @@ async fn home() -> Response {
     )
 }
 
-async fn article(Path(slug): Path<String>, headers: HeaderMap) -> Response {
-    let Some(a) = articles().into_iter().find(|a| a.slug == slug) else {
+async fn article(
+    State(site): State<Site>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(mut a) = articles().into_iter().find(|a| a.slug == slug) else {
         return (StatusCode::NOT_FOUND, "no such article").into_response();
     };
+    if site.changed.load(Ordering::SeqCst) {
+        if slug == REMOVED {
+            return (StatusCode::GONE, "this article has been removed").into_response();
+        }
+        if slug == EDITED {
+            a.paragraphs[1] = "Paragraph 1, as corrected: officials now say the plan will not go ahead this year, and the consultation has been cancelled without explanation.".into();
+        }
+    }
     let html = page(&a);
     match a.layout {
         4 => conditional(
@@ -295,7 +333,8 @@ async fn article(Path(slug): Path<String>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn rss(State(base): State<String>, headers: HeaderMap) -> Response {
+async fn rss(State(site): State<Site>, headers: HeaderMap) -> Response {
+    let base = &site.base;
     let items: String = articles()
         .iter()
         .take(14)
@@ -307,7 +346,8 @@ async fn rss(State(base): State<String>, headers: HeaderMap) -> Response {
     conditional(&headers, body.into_bytes(), "application/rss+xml")
 }
 
-async fn atom(State(base): State<String>, headers: HeaderMap) -> Response {
+async fn atom(State(site): State<Site>, headers: HeaderMap) -> Response {
+    let base = &site.base;
     let mut entries: String = articles()
         .iter()
         .enumerate()
@@ -325,7 +365,8 @@ async fn atom(State(base): State<String>, headers: HeaderMap) -> Response {
     conditional(&headers, body.into_bytes(), "application/atom+xml")
 }
 
-async fn sitemap(State(base): State<String>, headers: HeaderMap) -> Response {
+async fn sitemap(State(site): State<Site>, headers: HeaderMap) -> Response {
+    let base = &site.base;
     let mut urls: String = articles()
         .iter()
         .map(|a| format!("<url><loc>{base}/news/{}</loc></url>", a.slug))

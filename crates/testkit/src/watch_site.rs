@@ -38,6 +38,10 @@ struct Piece {
 struct SiteState {
     articles: BTreeMap<String, Piece>,
     feed: Vec<String>,
+    /// When the feed was fetched.
+    feed_fetches: Vec<std::time::Instant>,
+    /// Requests per article.
+    hits: BTreeMap<String, u32>,
 }
 
 /// A changing site; see the module docs.
@@ -82,6 +86,16 @@ impl WatchSite {
         if let Some(p) = self.lock().articles.get_mut(slug) {
             p.behaviour = behaviour;
         }
+    }
+
+    /// When the feed was fetched, in order.
+    pub fn feed_fetches(&self) -> Vec<std::time::Instant> {
+        self.lock().feed_fetches.clone()
+    }
+
+    /// How often an article was requested.
+    pub fn hits(&self, slug: &str) -> u32 {
+        self.lock().hits.get(slug).copied().unwrap_or(0)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SiteState> {
@@ -141,6 +155,7 @@ async fn article(
 ) -> Response {
     let (title, edition) = {
         let mut s = site.lock();
+        *s.hits.entry(slug.clone()).or_default() += 1;
         let Some(p) = s.articles.get_mut(&slug) else {
             return (StatusCode::NOT_FOUND, "no such article").into_response();
         };
@@ -185,7 +200,8 @@ async fn article(
 
 async fn rss(State((site, base)): State<AppState>) -> Response {
     let items: String = {
-        let s = site.lock();
+        let mut s = site.lock();
+        s.feed_fetches.push(std::time::Instant::now());
         s.feed
             .iter()
             .filter_map(|slug| s.articles.get(slug).map(|p| (slug, p)))

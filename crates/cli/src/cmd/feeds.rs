@@ -12,7 +12,9 @@ use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
 use crawlq_crawler::normalize::{normalize, DEFAULT_STRIP};
-use crawlq_crawler::watch::{feed_id, schedule_poll, FeedEntry, FEEDS_BUCKET};
+use crawlq_crawler::watch::{
+    feed_id, parse_feeds_file, remove_feed, schedule_poll, sync_feeds, FeedEntry, FEEDS_BUCKET,
+};
 use crawlq_runtime::config::{parse_duration, NatsArgs};
 use crawlq_runtime::schedule::rfc3339;
 use crawlq_runtime::Topology;
@@ -46,6 +48,12 @@ enum FeedsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make the registry hold exactly the feeds of a file (`URL [INTERVAL]
+    /// [sitemap]` per line); feeds added by hand stay.
+    Sync {
+        /// The feeds file.
+        file: std::path::PathBuf,
+    },
     /// Stop polling a feed.
     Remove {
         /// Feed or sitemap URL, as registered.
@@ -73,6 +81,25 @@ pub async fn feeds(args: FeedsArgs) -> anyhow::Result<()> {
         } => add(&js, &topo, &bucket, &url, every, sitemap).await,
         FeedsCommand::List { json } => list(&bucket, json).await,
         FeedsCommand::Remove { url } => remove(&js, &topo, &bucket, &url).await,
+        FeedsCommand::Sync { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let lines = parse_feeds_file(&text, Duration::from_secs(3600))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let strip: Vec<String> = DEFAULT_STRIP.iter().map(|s| s.to_string()).collect();
+            let done = sync_feeds(&js, &topo, &bucket, &lines, &strip)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            println!(
+                "{} feeds in {}: added {}, updated {}, removed {}",
+                lines.len(),
+                file.display(),
+                done.added.len(),
+                done.updated.len(),
+                done.removed.len()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -135,6 +162,7 @@ fn fresh(url: &str, every: Duration, sitemap: bool, now: i64) -> FeedEntry {
         last_poll_at: None,
         last_outcome: String::new(),
         next_poll_at: Some(now),
+        from_file: false,
     }
 }
 
@@ -213,10 +241,9 @@ async fn remove(
     if bucket.get(&id).await?.is_none() {
         anyhow::bail!("{url} is not registered (crawlq feeds list shows what is)");
     }
-    bucket.purge(&id).await?;
-    // Drop its pending schedule; a poll already due finds it gone.
-    let stream = js.get_stream(topo.schedules_stream()).await?;
-    stream.purge().filter(topo.feed_schedule(&id)).await?;
+    remove_feed(js, topo, bucket, &id)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
     println!("removed {url}");
     Ok(())
 }

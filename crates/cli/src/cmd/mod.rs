@@ -1,5 +1,6 @@
 //! One module per user command.
 
+pub mod changes;
 pub mod diff;
 pub mod dlq;
 pub mod extract;
