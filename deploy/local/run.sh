@@ -15,7 +15,7 @@ fi
 trap stop_all EXIT
 if [ -z "${SEEDS:-}" ]; then
   export CRAWLQ_HOST_DELAY="${CRAWLQ_HOST_DELAY:-100ms}"
-  export CRAWLQ_REVISIT_SCHEDULE="${CRAWLQ_REVISIT_SCHEDULE:-4s,4s,1h,1d,3d,7d,30d,90d}"
+  export CRAWLQ_REVISIT_SCHEDULE="${CRAWLQ_REVISIT_SCHEDULE:-15s,10s,10s,10s,10s,1h,1d,3d,7d,30d,90d}"
 fi
 start_nats
 start_services

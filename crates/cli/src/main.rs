@@ -82,12 +82,27 @@ where
         .block_on(async move { service(crawlq_runtime::shutdown::on_signal()).await })
 }
 
-/// Runs a one-shot async command.
+/// Runs a one-shot async command. Its output may go to a pipe that closes
+/// early (`crawlq status | head -1`): then it ends quietly, as Unix tools
+/// do, instead of panicking on the write.
 fn once(command: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    restore_sigpipe();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
         .block_on(command)
+}
+
+/// Gives SIGPIPE its default action back (Rust ignores it, so a write to a
+/// closed pipe fails and `println!` panics).
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_DFL at start-up, before
+    // any thread is spawned, has no memory-safety preconditions.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 #[cfg(test)]
@@ -112,6 +127,9 @@ mod tests {
             "get",
             "extract",
             "extract-bench",
+            "feeds",
+            "diff",
+            "changes",
         ] {
             assert!(
                 names.iter().any(|n| n == want),

@@ -26,6 +26,12 @@ pub enum CrawlError {
     /// Too many redirects, or a loop.
     #[error("redirects: {0}")]
     Redirects(String),
+    /// A redirect to something that is not an http(s) URL.
+    #[error("bad redirect: {0}")]
+    BadRedirect(String),
+    /// The connection was not made within the connect timeout.
+    #[error("no connection within the connect timeout of {0:?}")]
+    ConnectTimeout(Duration),
     /// The decoded body exceeded the cap.
     #[error("body exceeds {0} bytes")]
     TooLarge(u64),
@@ -36,8 +42,14 @@ pub enum CrawlError {
     #[error("deadline of {0:?} exceeded")]
     Deadline(Duration),
     /// Connection, TLS or protocol failure.
-    #[error("network: {0}")]
-    Network(String),
+    #[error("network: {msg}")]
+    Network {
+        /// The error and its causes, in words.
+        msg: String,
+        /// The client's error.
+        #[source]
+        source: reqwest::Error,
+    },
     /// 404 or 410.
     #[error("http {0}")]
     NotFound(u16),
@@ -56,11 +68,31 @@ pub enum CrawlError {
     #[error("host busy for {0:?}; deferred")]
     Deferred(Duration),
     /// The object store (claim checks) or NATS KV failed.
-    #[error("infrastructure: {0}")]
-    Infra(String),
+    #[error("{what}: {source}")]
+    Infra {
+        /// What was being done.
+        what: String,
+        /// The failure.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Another writer changed shared state meanwhile: try again.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl CrawlError {
+    /// An infrastructure failure while doing `what`.
+    pub fn infra(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> CrawlError {
+        CrawlError::Infra {
+            what: what.into(),
+            source: Box::new(source),
+        }
+    }
+
     /// The HTTP status behind the error, or 0 when there was no answer.
     pub fn status(&self) -> u16 {
         match self {
@@ -82,7 +114,9 @@ impl Classify for CrawlError {
         use CrawlError::*;
         match self {
             RobotsUnavailable(_) => Disposition::Retry(Some(Duration::from_secs(60))),
-            Deadline(_) | Network(_) | Infra(_) => Disposition::Retry(None),
+            Deadline(_) | ConnectTimeout(_) | Network { .. } | Infra { .. } | Conflict(_) => {
+                Disposition::Retry(None)
+            }
             ServerError { after, .. } => Disposition::Retry(*after),
             Deferred(d) => Disposition::Defer(*d),
             InvalidUrl(..)
@@ -90,6 +124,7 @@ impl Classify for CrawlError {
             | RobotsDisallowed
             | BlockedAddress(_)
             | Redirects(_)
+            | BadRedirect(_)
             | TooLarge(_)
             | UnsupportedContentType(_)
             | NotFound(_)
@@ -106,15 +141,18 @@ impl Classify for CrawlError {
             RobotsUnavailable(_) => "robots_unavailable",
             BlockedAddress(_) => "blocked_address",
             Redirects(_) => "too_many_redirects",
+            BadRedirect(_) => "bad_redirect",
+            ConnectTimeout(_) => "connect_timeout",
             TooLarge(_) => "too_large",
             UnsupportedContentType(_) => "unsupported_content_type",
             Deadline(_) => "deadline_exceeded",
-            Network(_) => "network_error",
+            Network { .. } => "network_error",
             NotFound(_) => "http_not_found",
             ClientError(_) => "http_client_error",
             ServerError { .. } => "http_server_error",
             Deferred(_) => "deferred",
-            Infra(_) => "infrastructure",
+            Infra { .. } => "infrastructure",
+            Conflict(_) => "conflict",
         }
     }
 }

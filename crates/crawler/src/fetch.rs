@@ -115,7 +115,7 @@ impl Fetcher {
             }))
             .pool_max_idle_per_host(4)
             .build()
-            .map_err(|e| CrawlError::Infra(format!("http client: {e}")))?;
+            .map_err(|e| CrawlError::infra("http client", e))?;
         Ok(Fetcher {
             client,
             guard,
@@ -130,12 +130,8 @@ impl Fetcher {
         validators: Option<&Validators>,
     ) -> Result<Response, CrawlError> {
         let deadline = self.limits.deadline;
-        match tokio::time::timeout(
-            deadline,
-            self.fetch_inner(url, validators, self.limits.max_body, true),
-        )
-        .await
-        {
+        let body = Body::Document(self.limits.max_body);
+        match tokio::time::timeout(deadline, self.fetch_inner(url, validators, body)).await {
             Ok(r) => r,
             Err(_) => Err(CrawlError::Deadline(deadline)),
         }
@@ -145,7 +141,7 @@ impl Fetcher {
     /// `max` bytes, whatever its type.
     pub async fn fetch_text(&self, url: &Url, max: u64) -> Result<(u16, Bytes), CrawlError> {
         let deadline = self.limits.deadline;
-        match tokio::time::timeout(deadline, self.fetch_inner(url, None, max, false)).await {
+        match tokio::time::timeout(deadline, self.fetch_inner(url, None, Body::Prefix(max))).await {
             Ok(Ok(r)) => Ok((r.status, r.body)),
             Ok(Err(CrawlError::NotFound(s) | CrawlError::ClientError(s))) => Ok((s, Bytes::new())),
             Ok(Err(CrawlError::ServerError { status, .. })) => Ok((status, Bytes::new())),
@@ -159,8 +155,7 @@ impl Fetcher {
         &self,
         start: &Url,
         validators: Option<&Validators>,
-        max_body: u64,
-        strict: bool,
+        body: Body,
     ) -> Result<Response, CrawlError> {
         let started = Instant::now();
         let mut url = start.clone();
@@ -178,99 +173,170 @@ impl Fetcher {
                     req = req.header(IF_MODIFIED_SINCE, &v.last_modified);
                 }
             }
-            let resp = req.send().await.map_err(|e| map_send_error(&e))?;
+            let resp = req.send().await.map_err(|e| self.send_error(e))?;
             let status = resp.status().as_u16();
             if (300..400).contains(&status) && status != 304 {
-                let Some(loc) = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok()) else {
-                    return Err(CrawlError::ClientError(status));
-                };
-                let mut next = url
-                    .join(loc)
-                    .map_err(|e| CrawlError::Redirects(format!("bad Location `{loc}`: {e}")))?;
-                next.set_fragment(None);
-                if !matches!(next.scheme(), "http" | "https") {
-                    return Err(CrawlError::Redirects(format!(
-                        "redirect to non-http URL {next}"
-                    )));
-                }
-                chain.push(url.to_string());
-                if next == url || chain.iter().any(|c| c == next.as_str()) {
-                    return Err(CrawlError::Redirects(format!("loop back to {next}")));
-                }
-                if chain.len() > self.limits.max_redirects {
-                    return Err(CrawlError::Redirects(format!(
-                        "more than {} redirects",
-                        self.limits.max_redirects
-                    )));
-                }
-                url = next;
+                url = self.redirect(&url, &resp, &mut chain)?;
                 continue;
             }
-            let headers = pick_headers(resp.headers());
-            let remote = resp.remote_addr();
-            match status {
-                304 => {
-                    return Ok(Response {
-                        final_url: url,
-                        chain,
-                        status,
-                        headers,
-                        body: Bytes::new(),
-                        remote,
-                        elapsed: started.elapsed(),
-                    })
-                }
-                404 | 410 => return Err(CrawlError::NotFound(status)),
-                429 | 500..=599 => {
-                    let after = retry_after(resp.headers());
-                    return Err(CrawlError::ServerError { status, after });
-                }
-                400..=499 => return Err(CrawlError::ClientError(status)),
-                _ => {}
+            return self.answer(url, chain, resp, body, started).await;
+        }
+    }
+
+    /// Where a 3xx answer sends us next; loops, limits and non-http
+    /// targets are refused, each with its own reason.
+    fn redirect(
+        &self,
+        url: &Url,
+        resp: &reqwest::Response,
+        chain: &mut Vec<String>,
+    ) -> Result<Url, CrawlError> {
+        let status = resp.status().as_u16();
+        let Some(loc) = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok()) else {
+            return Err(CrawlError::ClientError(status));
+        };
+        let mut next = url
+            .join(loc)
+            .map_err(|e| CrawlError::BadRedirect(format!("bad Location `{loc}`: {e}")))?;
+        next.set_fragment(None);
+        if !matches!(next.scheme(), "http" | "https") {
+            return Err(CrawlError::BadRedirect(format!(
+                "redirect to non-http URL {next}"
+            )));
+        }
+        chain.push(url.to_string());
+        if next == *url || chain.iter().any(|c| c == next.as_str()) {
+            return Err(CrawlError::Redirects(format!("loop back to {next}")));
+        }
+        if chain.len() > self.limits.max_redirects {
+            return Err(CrawlError::Redirects(format!(
+                "more than {} redirects",
+                self.limits.max_redirects
+            )));
+        }
+        Ok(next)
+    }
+
+    /// The final answer: an error for a 4xx or 5xx, else the body as
+    /// `body` allows.
+    async fn answer(
+        &self,
+        final_url: Url,
+        chain: Vec<String>,
+        resp: reqwest::Response,
+        body: Body,
+        started: Instant,
+    ) -> Result<Response, CrawlError> {
+        let status = resp.status().as_u16();
+        let headers = pick_headers(resp.headers());
+        let remote = resp.remote_addr();
+        match status {
+            304 => {
+                return Ok(Response {
+                    final_url,
+                    chain,
+                    status,
+                    headers,
+                    body: Bytes::new(),
+                    remote,
+                    elapsed: started.elapsed(),
+                })
             }
-            if strict && !is_supported(&headers.content_type) {
+            404 | 410 => return Err(CrawlError::NotFound(status)),
+            429 | 500..=599 => {
+                let after = retry_after(resp.headers());
+                return Err(CrawlError::ServerError { status, after });
+            }
+            400..=499 => return Err(CrawlError::ClientError(status)),
+            _ => {}
+        }
+        if let Body::Document(max) = body {
+            if !is_supported(&headers.content_type) {
                 // Dropping the response closes the connection unread.
                 return Err(CrawlError::UnsupportedContentType(headers.content_type));
             }
             // A declared oversize identity body is refused unread.
             let declared = resp.content_length().unwrap_or(0);
-            if strict
-                && declared > max_body
-                && resp
-                    .headers()
-                    .get(reqwest::header::CONTENT_ENCODING)
-                    .is_none()
-            {
-                return Err(CrawlError::TooLarge(max_body));
+            let encoded = resp
+                .headers()
+                .get(reqwest::header::CONTENT_ENCODING)
+                .is_some();
+            if declared > max && !encoded {
+                return Err(CrawlError::TooLarge(max));
             }
-            let body = read_capped(resp, max_body, strict).await?;
-            metrics::counter!(crate::metrics::BYTES).increment(body.len() as u64);
-            return Ok(Response {
-                final_url: url,
-                chain,
-                status,
-                headers,
-                body,
-                remote,
-                elapsed: started.elapsed(),
-            });
         }
+        let bytes = read_capped(resp, body).await.map_err(|e| match e {
+            ReadError::TooLarge(max) => CrawlError::TooLarge(max),
+            ReadError::Send(e) => self.send_error(e),
+        })?;
+        metrics::counter!(crate::metrics::BYTES).increment(bytes.len() as u64);
+        Ok(Response {
+            final_url,
+            chain,
+            status,
+            headers,
+            body: bytes,
+            remote,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// What a failed request or body read means. A timeout names the
+    /// limit that fired.
+    fn send_error(&self, e: reqwest::Error) -> CrawlError {
+        if let Some(b) = ssrf::find_blocked(&e) {
+            return CrawlError::BlockedAddress(b.to_string());
+        }
+        if e.is_timeout() {
+            return if e.is_connect() {
+                CrawlError::ConnectTimeout(self.limits.connect_timeout)
+            } else {
+                CrawlError::Deadline(self.limits.deadline)
+            };
+        }
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        CrawlError::Network { msg, source: e }
     }
 }
 
-/// Reads the decoded body, refusing it past `max` bytes (or, when not
-/// `strict`, keeping only the first `max` bytes).
-async fn read_capped(resp: reqwest::Response, max: u64, strict: bool) -> Result<Bytes, CrawlError> {
+/// How much of a body is read, and what is refused.
+#[derive(Debug, Clone, Copy)]
+enum Body {
+    /// A page to archive: only supported types, refused past this many
+    /// bytes.
+    Document(u64),
+    /// A small resource (robots.txt): any type, the first this many bytes.
+    Prefix(u64),
+}
+
+enum ReadError {
+    TooLarge(u64),
+    Send(reqwest::Error),
+}
+
+/// Reads the decoded body: a document is refused past its cap, a prefix
+/// is cut at it.
+async fn read_capped(resp: reqwest::Response, body: Body) -> Result<Bytes, ReadError> {
+    let (max, strict) = match body {
+        Body::Document(max) => (max, true),
+        Body::Prefix(max) => (max, false),
+    };
     // Sized from Content-Length when there is one (growing a 50 KB page
     // from empty copies it four times), but never trusting it past 1 MiB.
     let hint = resp.content_length().unwrap_or(0).min(max).min(1 << 20);
     let mut buf = BytesMut::with_capacity(hint as usize);
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| map_send_error(&e))?;
+        let chunk = chunk.map_err(ReadError::Send)?;
         if buf.len() as u64 + chunk.len() as u64 > max {
             if strict {
-                return Err(CrawlError::TooLarge(max));
+                return Err(ReadError::TooLarge(max));
             }
             let room = (max as usize).saturating_sub(buf.len());
             buf.extend_from_slice(&chunk[..room.min(chunk.len())]);
@@ -279,23 +345,6 @@ async fn read_capped(resp: reqwest::Response, max: u64, strict: bool) -> Result<
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
-}
-
-fn map_send_error(e: &reqwest::Error) -> CrawlError {
-    if let Some(b) = ssrf::find_blocked(e) {
-        return CrawlError::BlockedAddress(b.to_string());
-    }
-    if e.is_timeout() {
-        return CrawlError::Deadline(Duration::ZERO);
-    }
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    CrawlError::Network(msg)
 }
 
 fn pick_headers(h: &HeaderMap) -> ResponseHeaders {

@@ -344,14 +344,14 @@ impl CrawlHandler {
         } else {
             Bytes::from(
                 zstd::bulk::compress(&body, crawlq_proto::BODY_ZSTD_LEVEL)
-                    .map_err(|e| CrawlError::Infra(e.to_string()))?,
+                    .map_err(|e| CrawlError::infra("compressing the body", e))?,
             )
         };
         let day = page.fetched_at / 86_400_000;
         let key = format!("claims/{day}/{}-{}.zst", req.request_id, page.fetched_at);
         crawlq_runtime::store::put_claim(&self.store, &key, z)
             .await
-            .map_err(|e| CrawlError::Infra(format!("claim check {key}: {e}")))?;
+            .map_err(|e| CrawlError::infra(format!("claim check {key}"), e))?;
         metrics::counter!(m::CLAIM_CHECKS).increment(1);
         page.body_key = key;
         page.body_encoding = BodyEncoding::Zstd as i32;
@@ -361,7 +361,7 @@ impl CrawlHandler {
     async fn get_seen(&self, kv: &kv::Store, key: &str) -> Result<Option<Seen>, CrawlError> {
         match kv.get(key).await {
             Ok(v) => Ok(v.and_then(|b| serde_json::from_slice(&b).ok())),
-            Err(e) => Err(CrawlError::Infra(format!("kv get: {e}"))),
+            Err(e) => Err(CrawlError::infra("kv get", e)),
         }
     }
 
@@ -370,7 +370,7 @@ impl CrawlHandler {
         kv.put(key, bytes)
             .await
             .map(|_| ())
-            .map_err(|e| CrawlError::Infra(format!("kv put: {e}")))
+            .map_err(|e| CrawlError::infra("kv put", e))
     }
 }
 

@@ -99,7 +99,7 @@ impl RobotsCache {
         let cached = match self.kv.get(&key).await {
             Ok(Some(bytes)) => serde_json::from_slice::<Cached>(&bytes).ok(),
             Ok(None) => None,
-            Err(e) => return Err(CrawlError::Infra(format!("robots cache: {e}"))),
+            Err(e) => return Err(CrawlError::infra("robots cache", e)),
         };
         let cached = match cached {
             Some(c) => c,

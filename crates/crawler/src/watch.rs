@@ -266,7 +266,7 @@ impl CrawlHandler {
         };
         let result = self.crawl(&mut req).await;
         let (outcome, mut out) = match result {
-            Err(e @ (CrawlError::Deferred(_) | CrawlError::Infra(_))) => return Err(e),
+            Err(e @ (CrawlError::Deferred(_) | CrawlError::Infra { .. })) => return Err(e),
             Ok(Crawled::NotModified(u)) => (
                 "not_modified".to_string(),
                 self.publish(&req, Crawled::NotModified(u)),
@@ -291,7 +291,7 @@ impl CrawlHandler {
             match self.feed_entry(&id).await? {
                 None => return Ok(out),
                 Some(_) => {
-                    return Err(CrawlError::Infra(format!(
+                    return Err(CrawlError::Conflict(format!(
                         "feed {id} changed during its poll; polling again"
                     )))
                 }
@@ -306,7 +306,7 @@ impl CrawlHandler {
             .feeds
             .entry(id)
             .await
-            .map_err(|e| CrawlError::Infra(format!("feeds bucket: {e}")))?;
+            .map_err(|e| CrawlError::infra("feeds bucket", e))?;
         Ok(entry
             .filter(|e| e.operation == kv::Operation::Put)
             .and_then(|e| Some((serde_json::from_slice(&e.value).ok()?, e.revision))))
@@ -363,7 +363,7 @@ impl CrawlHandler {
                 String::new(),
                 "skipped".into(),
             )),
-            Err(e @ (CrawlError::Deferred(_) | CrawlError::Infra(_))) => Err(e),
+            Err(e @ (CrawlError::Deferred(_) | CrawlError::Infra { .. })) => Err(e),
             Err(e) if e.is_gone() => Ok(seen(
                 CheckOutcome::Gone,
                 e.status(),

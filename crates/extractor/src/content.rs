@@ -236,11 +236,27 @@ fn climb(
     top: NodeId,
     top_score: f32,
 ) -> NodeId {
-    let mut best = top;
-    let Some(node) = doc.tree.get(top) else {
-        return top;
-    };
-    // Several near-top candidates under one ancestor: take the ancestor.
+    let shared = common_ancestor_of_near_top(doc, analysis, scores, top, top_score);
+    let best = climb_while_scores_hold(doc, analysis, scores, shared.unwrap_or(top), top_score);
+    widen_lone_child(doc, best)
+}
+
+/// Is `n` the page's body, its root, or not an element?
+fn is_top_level(n: NodeRef<'_, Node>) -> bool {
+    matches!(name(n), Some("body") | Some("html") | None)
+}
+
+/// The nearest ancestor of `top` holding two or more other candidates
+/// scoring within 75% of it: several near-top blocks under one ancestor
+/// are parts of one article.
+fn common_ancestor_of_near_top(
+    doc: &Html,
+    analysis: &Analysis,
+    scores: &NodeMap<f32>,
+    top: NodeId,
+    top_score: f32,
+) -> Option<NodeId> {
+    let node = doc.tree.get(top)?;
     let near: Vec<NodeId> = scores
         .keys()
         .filter(|id| {
@@ -249,34 +265,39 @@ fn climb(
         })
         .copied()
         .collect();
-    if near.len() >= 2 {
-        for anc in node.ancestors() {
-            if matches!(name(anc), Some("body") | Some("html") | None) {
-                break;
-            }
-            let covered = near
-                .iter()
+    if near.len() < 2 {
+        return None;
+    }
+    node.ancestors()
+        .take_while(|anc| !is_top_level(*anc))
+        .find(|anc| {
+            near.iter()
                 .filter(|id| {
                     doc.tree
                         .get(**id)
                         .is_some_and(|n| n.ancestors().any(|a| a.id() == anc.id()))
                 })
-                .count();
-            if covered >= 2 {
-                best = anc.id();
-                break;
-            }
-        }
-    }
+                .count()
+                >= 2
+        })
+        .map(|anc| anc.id())
+}
+
+/// Climbs from `start` to the first ancestor that scores higher than the
+/// one below it, as long as scores stay above a third of the top score.
+fn climb_while_scores_hold(
+    doc: &Html,
+    analysis: &Analysis,
+    scores: &NodeMap<f32>,
+    start: NodeId,
+    top_score: f32,
+) -> NodeId {
     let threshold = top_score / 3.0;
-    let mut last = final_score(analysis, scores, best).unwrap_or(top_score);
-    let Some(start) = doc.tree.get(best) else {
-        return best;
+    let mut last = final_score(analysis, scores, start).unwrap_or(top_score);
+    let Some(node) = doc.tree.get(start) else {
+        return start;
     };
-    for anc in start.ancestors() {
-        if matches!(name(anc), Some("body") | Some("html") | None) {
-            break;
-        }
+    for anc in node.ancestors().take_while(|a| !is_top_level(*a)) {
         let Some(s) = final_score(analysis, scores, anc.id()) else {
             continue;
         };
@@ -284,23 +305,26 @@ fn climb(
             break;
         }
         if s > last {
-            best = anc.id();
-            break;
+            return anc.id();
         }
         last = s;
     }
-    // A lone child carries nothing its parent does not.
+    start
+}
+
+/// A lone child carries nothing its parent does not: widen to the
+/// outermost ancestor of which it is the only element child.
+fn widen_lone_child(doc: &Html, best: NodeId) -> NodeId {
     let mut node = doc.tree.get(best).expect("best is in the tree");
     while let Some(parent) = node.parent() {
-        if matches!(name(parent), Some("body") | Some("html") | None) {
+        if is_top_level(parent) {
             break;
         }
-        if parent
+        let elements = parent
             .children()
             .filter(|c| matches!(c.value(), Node::Element(_)))
-            .count()
-            != 1
-        {
+            .count();
+        if elements != 1 {
             break;
         }
         node = parent;

@@ -158,226 +158,278 @@ fn ld_names(v: &Value) -> Vec<String> {
 /// Extracts metadata. `final_url` resolves relative URLs; `now_ms` bounds
 /// dates (never more than five minutes in the future).
 pub fn extract(doc: &Html, final_url: &Url, now_ms: i64) -> Meta {
-    let meta = meta_map(doc);
-    let ld = json_ld(doc);
-    let ld_get = |k: &str| ld.as_ref().and_then(|o| o.get(k));
-    let m = |k: &str| meta.get(k).map(String::as_str);
+    let page = Sources {
+        doc,
+        meta: meta_map(doc),
+        ld: json_ld(doc),
+        final_url,
+        future_limit: now_ms + 5 * 60 * 1000,
+    };
+    let site_name = page.site_name();
+    Meta {
+        title: page.title(&site_name),
+        canonical: page.canonical(),
+        published: page.published(),
+        modified: page.modified(),
+        authors: page.authors(),
+        language: page.language(),
+        description: page.description(),
+        image: page.image(),
+        declares_article: page.declares_article(),
+        site_name,
+    }
+}
 
-    let site_name = m("og:site_name")
-        .map(str::to_string)
-        .or_else(|| ld_get("publisher").and_then(ld_str))
-        .or_else(|| m("application-name").map(str::to_string))
-        .unwrap_or_default();
+/// Where a page's metadata can come from: its meta tags, its JSON-LD
+/// object, its elements and its URL.
+struct Sources<'a> {
+    doc: &'a Html,
+    meta: HashMap<String, String>,
+    ld: Option<Value>,
+    final_url: &'a Url,
+    /// Dates after this (five minutes from now) are refused.
+    future_limit: i64,
+}
 
-    let h1 = doc
-        .select(&sel().h1)
-        .next()
-        .map(|e| collapse(&e.text().collect::<String>()));
-    let doc_title = doc
-        .select(&sel().title)
-        .next()
-        .map(|e| collapse(&e.text().collect::<String>()));
-    let title = [
-        m("og:title").map(str::to_string),
-        ld_get("headline").and_then(ld_str),
-        h1.clone(),
-        doc_title.clone(),
-        m("twitter:title").map(str::to_string),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|t| collapse(&t))
-    .find(|t| !t.is_empty())
-    .map(|t| strip_site_suffix(&t, &site_name, h1.as_deref()))
-    .unwrap_or_default();
+/// The meta names that carry a publication date, in the order trusted.
+const DATE_META: [&str; 19] = [
+    "og:published_time",
+    "pubdate",
+    "publishdate",
+    "publish-date",
+    "publish_date",
+    "date",
+    "dc.date",
+    "dc.date.issued",
+    "dcterms.created",
+    "dcterms.date",
+    "sailthru.date",
+    "parsely-pub-date",
+    "article.published",
+    "cxenseparse:recs:publishtime",
+    "citation_publication_date",
+    "release_date",
+    "datepublished",
+    "originalpublicationdate",
+    "displaydate",
+];
 
-    let resolve = |raw: &str| {
-        final_url
+impl Sources<'_> {
+    fn m(&self, k: &str) -> Option<&str> {
+        self.meta.get(k).map(String::as_str)
+    }
+
+    fn ld(&self, k: &str) -> Option<&Value> {
+        self.ld.as_ref().and_then(|o| o.get(k))
+    }
+
+    fn text_of(&self, selector: &scraper::Selector) -> Option<String> {
+        self.doc
+            .select(selector)
+            .next()
+            .map(|e| collapse(&e.text().collect::<String>()))
+    }
+
+    fn site_name(&self) -> String {
+        self.m("og:site_name")
+            .map(str::to_string)
+            .or_else(|| self.ld("publisher").and_then(ld_str))
+            .or_else(|| self.m("application-name").map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    fn title(&self, site_name: &str) -> String {
+        let h1 = self.text_of(&sel().h1);
+        [
+            self.m("og:title").map(str::to_string),
+            self.ld("headline").and_then(ld_str),
+            h1.clone(),
+            self.text_of(&sel().title),
+            self.m("twitter:title").map(str::to_string),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|t| collapse(&t))
+        .find(|t| !t.is_empty())
+        .map(|t| strip_site_suffix(&t, site_name, h1.as_deref()))
+        .unwrap_or_default()
+    }
+
+    fn resolve(&self, raw: &str) -> Option<Url> {
+        self.final_url
             .join(raw.trim())
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
-    };
-    let canonical = doc
-        .select(&sel().canonical)
-        .filter_map(|e| e.value().attr("href"))
-        .chain(m("og:url"))
-        .filter_map(resolve)
-        .find(|u| !(u.path() == "/" && final_url.path() != "/"));
+    }
 
-    let future_limit = now_ms + 5 * 60 * 1000;
-    let ok = |ms: i64| ms <= future_limit;
-    let first_date = |cands: &[Option<String>]| {
+    fn canonical(&self) -> Option<Url> {
+        self.doc
+            .select(&sel().canonical)
+            .filter_map(|e| e.value().attr("href"))
+            .chain(self.m("og:url"))
+            .filter_map(|raw| self.resolve(raw))
+            .find(|u| !(u.path() == "/" && self.final_url.path() != "/"))
+    }
+
+    fn acceptable(&self, ms: i64) -> bool {
+        ms <= self.future_limit
+    }
+
+    fn first_date(&self, cands: &[Option<String>]) -> Option<i64> {
         cands
             .iter()
             .flatten()
             .filter_map(|s| dates::parse(s))
-            .find(|ms| ok(*ms))
-    };
-    let element_date = |e: ElementRef<'_>| {
-        let v = e.value();
-        v.attr("content")
-            .or_else(|| v.attr("datetime"))
-            .map(str::to_string)
-            .or_else(|| Some(e.text().collect::<String>()))
-    };
+            .find(|ms| self.acceptable(*ms))
+    }
 
-    let mut published: Option<(i64, DateSource)> = None;
-    let sources: [(DateSource, Vec<Option<String>>); 5] = [
-        (
-            DateSource::JsonLd,
-            vec![
-                ld_get("datePublished").and_then(ld_str),
-                ld_get("dateCreated").and_then(ld_str),
-            ],
-        ),
-        (
-            DateSource::OpenGraph,
-            vec![m("article:published_time").map(str::to_string)],
-        ),
-        (
-            DateSource::Itemprop,
-            doc.select(&sel().itemprop_pub)
-                .take(3)
-                .map(element_date)
-                .collect(),
-        ),
-        (
-            DateSource::TimeElement,
-            doc.select(&sel().time)
-                .take(3)
-                .map(|e| e.value().attr("datetime").map(str::to_string))
-                .collect(),
-        ),
-        (
-            DateSource::Meta,
-            [
-                "og:published_time",
-                "pubdate",
-                "publishdate",
-                "publish-date",
-                "publish_date",
-                "date",
-                "dc.date",
-                "dc.date.issued",
-                "dcterms.created",
-                "dcterms.date",
-                "sailthru.date",
-                "parsely-pub-date",
-                "article.published",
-                "cxenseparse:recs:publishtime",
-                "citation_publication_date",
-                "release_date",
-                "datepublished",
-                "originalpublicationdate",
-                "displaydate",
+    /// The publication time and where it came from, in the order trusted.
+    fn published(&self) -> Option<(i64, DateSource)> {
+        let sources: [(DateSource, Vec<Option<String>>); 5] = [
+            (
+                DateSource::JsonLd,
+                vec![
+                    self.ld("datePublished").and_then(ld_str),
+                    self.ld("dateCreated").and_then(ld_str),
+                ],
+            ),
+            (
+                DateSource::OpenGraph,
+                vec![self.m("article:published_time").map(str::to_string)],
+            ),
+            (
+                DateSource::Itemprop,
+                self.doc
+                    .select(&sel().itemprop_pub)
+                    .take(3)
+                    .map(element_date)
+                    .collect(),
+            ),
+            (
+                DateSource::TimeElement,
+                self.doc
+                    .select(&sel().time)
+                    .take(3)
+                    .map(|e| e.value().attr("datetime").map(str::to_string))
+                    .collect(),
+            ),
+            (
+                DateSource::Meta,
+                DATE_META
+                    .iter()
+                    .map(|k| self.m(k).map(str::to_string))
+                    .collect(),
+            ),
+        ];
+        sources
+            .iter()
+            .find_map(|(source, cands)| self.first_date(cands).map(|ms| (ms, *source)))
+            .or_else(|| {
+                dates::from_url(self.final_url.as_str())
+                    .filter(|ms| self.acceptable(*ms))
+                    .map(|ms| (ms, DateSource::Url))
+            })
+    }
+
+    fn modified(&self) -> Option<i64> {
+        self.first_date(&[
+            self.ld("dateModified").and_then(ld_str),
+            self.m("article:modified_time").map(str::to_string),
+            self.m("og:updated_time").map(str::to_string),
+            self.m("last-modified").map(str::to_string),
+            self.m("dcterms.modified").map(str::to_string),
+        ])
+        .or_else(|| {
+            self.doc
+                .select(&sel().itemprop_mod)
+                .next()
+                .and_then(element_date)
+                .and_then(|s| dates::parse(&s))
+                .filter(|ms| self.acceptable(*ms))
+        })
+    }
+
+    fn authors(&self) -> Vec<String> {
+        let mut authors: Vec<String> = self.ld("author").map(ld_names).unwrap_or_default();
+        if authors.is_empty() {
+            let named = [
+                "author",
+                "article:author",
+                "parsely-author",
+                "dc.creator",
+                "byl",
             ]
             .iter()
-            .map(|k| m(k).map(str::to_string))
-            .collect(),
-        ),
-    ];
-    for (source, cands) in &sources {
-        if let Some(ms) = first_date(cands) {
-            published = Some((ms, *source));
-            break;
-        }
-    }
-    if published.is_none() {
-        published = dates::from_url(final_url.as_str())
-            .filter(|ms| ok(*ms))
-            .map(|ms| (ms, DateSource::Url));
-    }
-
-    let modified = first_date(&[
-        ld_get("dateModified").and_then(ld_str),
-        m("article:modified_time").map(str::to_string),
-        m("og:updated_time").map(str::to_string),
-        m("last-modified").map(str::to_string),
-        m("dcterms.modified").map(str::to_string),
-    ])
-    .or_else(|| {
-        doc.select(&sel().itemprop_mod)
-            .next()
-            .and_then(element_date)
-            .and_then(|s| dates::parse(&s))
-            .filter(|ms| ok(*ms))
-    });
-
-    let mut authors: Vec<String> = ld_get("author").map(ld_names).unwrap_or_default();
-    if authors.is_empty() {
-        for k in [
-            "author",
-            "article:author",
-            "parsely-author",
-            "dc.creator",
-            "byl",
-        ] {
-            if let Some(a) = m(k).filter(|a| !a.starts_with("http")) {
+            .find_map(|k| self.m(k).filter(|a| !a.starts_with("http")));
+            if let Some(a) = named {
                 authors.push(
                     a.trim_start_matches("By ")
                         .trim_start_matches("by ")
                         .to_string(),
                 );
-                break;
             }
         }
+        if authors.is_empty() {
+            authors = self
+                .doc
+                .select(&sel().author_link)
+                .map(|e| collapse(&e.text().collect::<String>()))
+                .filter(|a| !a.is_empty())
+                .take(3)
+                .collect();
+        }
+        authors.retain(|a| !a.starts_with("http") && a.chars().count() < 100);
+        authors.dedup();
+        authors.truncate(5);
+        authors
     }
-    if authors.is_empty() {
-        authors = doc
-            .select(&sel().author_link)
-            .map(|e| collapse(&e.text().collect::<String>()))
-            .filter(|a| !a.is_empty())
-            .take(3)
-            .collect();
+
+    fn language(&self) -> Option<String> {
+        let root = self.doc.root_element().value();
+        root.attr("lang")
+            .or_else(|| root.attr("xml:lang"))
+            .or_else(|| self.m("content-language"))
+            .or_else(|| self.m("og:locale"))
+            .map(|l| l.trim().replace('_', "-"))
+            .filter(|l| !l.is_empty())
     }
-    authors.retain(|a| !a.starts_with("http") && a.chars().count() < 100);
-    authors.dedup();
-    authors.truncate(5);
 
-    let language = doc
-        .root_element()
-        .value()
-        .attr("lang")
-        .or_else(|| doc.root_element().value().attr("xml:lang"))
-        .or_else(|| m("content-language"))
-        .or_else(|| m("og:locale"))
-        .map(|l| l.trim().replace('_', "-"))
-        .filter(|l| !l.is_empty());
+    fn description(&self) -> String {
+        self.m("og:description")
+            .or_else(|| self.m("description"))
+            .or_else(|| self.m("twitter:description"))
+            .map(str::to_string)
+            .or_else(|| self.ld("description").and_then(ld_str))
+            .map(|d| collapse(&d))
+            .unwrap_or_default()
+    }
 
-    let description = m("og:description")
-        .or_else(|| m("description"))
-        .or_else(|| m("twitter:description"))
+    fn image(&self) -> Option<String> {
+        self.m("og:image")
+            .or_else(|| self.m("og:image:url"))
+            .or_else(|| self.m("twitter:image"))
+            .or_else(|| self.m("twitter:image:src"))
+            .map(str::to_string)
+            .or_else(|| self.ld("image").and_then(ld_str))
+            .and_then(|i| self.resolve(&i))
+            .map(|u| u.to_string())
+    }
+
+    fn declares_article(&self) -> bool {
+        self.m("og:type").is_some_and(|t| t.contains("article"))
+            || self.ld("@type").is_some_and(|t| {
+                t.to_string().contains("Article") || t.to_string().contains("BlogPosting")
+            })
+    }
+}
+
+/// A date an element carries: its `content` or `datetime`, else its text.
+fn element_date(e: ElementRef<'_>) -> Option<String> {
+    let v = e.value();
+    v.attr("content")
+        .or_else(|| v.attr("datetime"))
         .map(str::to_string)
-        .or_else(|| ld_get("description").and_then(ld_str))
-        .map(|d| collapse(&d))
-        .unwrap_or_default();
-
-    let image = m("og:image")
-        .or_else(|| m("og:image:url"))
-        .or_else(|| m("twitter:image"))
-        .or_else(|| m("twitter:image:src"))
-        .map(str::to_string)
-        .or_else(|| ld_get("image").and_then(ld_str))
-        .and_then(|i| resolve(&i))
-        .map(|u| u.to_string());
-
-    let declares_article = m("og:type").is_some_and(|t| t.contains("article"))
-        || ld.as_ref().and_then(|o| o.get("@type")).is_some_and(|t| {
-            t.to_string().contains("Article") || t.to_string().contains("BlogPosting")
-        });
-
-    Meta {
-        title,
-        canonical,
-        published,
-        modified,
-        authors,
-        language,
-        description,
-        image,
-        site_name,
-        declares_article,
-    }
+        .or_else(|| Some(e.text().collect::<String>()))
 }
 
 fn collapse(s: &str) -> String {

@@ -22,11 +22,13 @@ pub enum LogFormat {
     Json,
 }
 
-/// How to reach and authenticate to NATS.
+/// How to reach and authenticate to NATS. The flags are global, so they
+/// may follow a subcommand (`crawlq dlq list --nats-url …`).
 #[derive(Debug, Clone, Args)]
 pub struct NatsArgs {
     /// NATS server URL(s), comma-separated.
     #[arg(
+        global = true,
         long = "nats-url",
         env = "CRAWLQ_NATS_URL",
         default_value = "nats://127.0.0.1:4222"
@@ -34,15 +36,21 @@ pub struct NatsArgs {
     pub url: String,
 
     /// NATS credentials file (JWT + NKEY seed).
-    #[arg(long = "nats-creds", env = "CRAWLQ_NATS_CREDS")]
+    #[arg(global = true, long = "nats-creds", env = "CRAWLQ_NATS_CREDS")]
     pub creds: Option<PathBuf>,
 
     /// NATS user name (with --nats-password).
-    #[arg(long = "nats-user", env = "CRAWLQ_NATS_USER", requires = "password")]
+    #[arg(
+        global = true,
+        long = "nats-user",
+        env = "CRAWLQ_NATS_USER",
+        requires = "password"
+    )]
     pub user: Option<String>,
 
     /// NATS password (with --nats-user).
     #[arg(
+        global = true,
         long = "nats-password",
         env = "CRAWLQ_NATS_PASSWORD",
         hide_env_values = true
@@ -50,19 +58,30 @@ pub struct NatsArgs {
     pub password: Option<String>,
 
     /// NATS authentication token.
-    #[arg(long = "nats-token", env = "CRAWLQ_NATS_TOKEN", hide_env_values = true)]
+    #[arg(
+        global = true,
+        long = "nats-token",
+        env = "CRAWLQ_NATS_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
 
     /// NATS NKEY seed.
-    #[arg(long = "nats-nkey", env = "CRAWLQ_NATS_NKEY", hide_env_values = true)]
+    #[arg(
+        global = true,
+        long = "nats-nkey",
+        env = "CRAWLQ_NATS_NKEY",
+        hide_env_values = true
+    )]
     pub nkey: Option<String>,
 
     /// CA certificate (PEM) to verify the NATS server.
-    #[arg(long = "nats-tls-ca", env = "CRAWLQ_NATS_TLS_CA")]
+    #[arg(global = true, long = "nats-tls-ca", env = "CRAWLQ_NATS_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
 
     /// Client certificate (PEM) for mutual TLS.
     #[arg(
+        global = true,
         long = "nats-tls-cert",
         env = "CRAWLQ_NATS_TLS_CERT",
         requires = "tls_key"
@@ -71,6 +90,7 @@ pub struct NatsArgs {
 
     /// Client key (PEM) for mutual TLS.
     #[arg(
+        global = true,
         long = "nats-tls-key",
         env = "CRAWLQ_NATS_TLS_KEY",
         requires = "tls_cert"
@@ -78,12 +98,12 @@ pub struct NatsArgs {
     pub tls_key: Option<PathBuf>,
 
     /// Prefix of every subject, stream and consumer name.
-    #[arg(long = "subject-prefix", env = "CRAWLQ_SUBJECT_PREFIX", default_value = "crawlq",
+    #[arg(global = true, long = "subject-prefix", env = "CRAWLQ_SUBJECT_PREFIX", default_value = "crawlq",
           value_parser = parse_prefix)]
     pub subject_prefix: String,
 
     /// Stream replicas when crawlq creates its streams (1 or 3 on a cluster).
-    #[arg(long = "stream-replicas", env = "CRAWLQ_STREAM_REPLICAS", default_value_t = 1,
+    #[arg(global = true, long = "stream-replicas", env = "CRAWLQ_STREAM_REPLICAS", default_value_t = 1,
           value_parser = clap::value_parser!(u8).range(1..=5))]
     pub stream_replicas: u8,
 }

@@ -39,15 +39,15 @@ pub enum Error {
     Connect(String),
     /// A NATS or JetStream request failed.
     #[error("nats: {0}")]
-    Nats(String),
+    Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The HTTP listener failed.
     #[error("http listener: {0}")]
     Http(#[from] std::io::Error),
 }
 
 impl Error {
-    /// Wraps any NATS error.
-    pub fn nats(e: impl std::fmt::Display) -> Error {
-        Error::Nats(e.to_string())
+    /// Wraps any NATS error, keeping it as the source.
+    pub fn nats(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Nats(Box::new(e))
     }
 }

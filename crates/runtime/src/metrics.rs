@@ -12,6 +12,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// 1 while the NATS connection is up.
 pub const NATS_CONNECTED: &str = "crawlq_nats_connected";
+/// 1, labelled with the version that runs.
+pub const BUILD_INFO: &str = "crawlq_build_info";
 /// NATS disconnections seen.
 pub const NATS_DISCONNECTS: &str = "crawlq_nats_disconnects_total";
 /// Messages finished by the worker loop, by `stage` and `outcome`
@@ -80,6 +82,11 @@ pub fn install() -> PrometheusHandle {
 
 fn describe() {
     describe_gauge!(NATS_CONNECTED, "1 while the NATS connection is up");
+    // 0 until the first connection is made: a pod that never reaches NATS
+    // (wrong URL, NetworkPolicy, credentials) must show as disconnected.
+    metrics::gauge!(NATS_CONNECTED).set(0.0);
+    describe_gauge!(BUILD_INFO, "Always 1; the labels say which crawlq runs");
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     describe_counter!(NATS_DISCONNECTS, "NATS disconnections seen");
     describe_counter!(
         WORKER_MESSAGES,

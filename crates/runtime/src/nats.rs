@@ -106,7 +106,8 @@ pub async fn connect(args: &NatsArgs, name: &str) -> Result<async_nats::Client, 
         .connect(args.url.as_str())
         .await
         .map_err(|e| Error::Connect(e.to_string()))?;
-    metrics::gauge!(m::NATS_CONNECTED).set(1.0);
+    // The connection may still be being made (retry_on_initial_connect):
+    // the Connected event sets the gauge.
     Ok(client)
 }
 
@@ -338,7 +339,7 @@ pub async fn ensure_consumer_on(
                 stream.create_consumer(want).await.map_err(Error::nats)?;
                 Provisioned::Updated
             };
-            let consumer = stream.get_consumer(&name).await.map_err(Error::nats)?;
+            let consumer = stream.get_consumer(&name).await.map_err(Error::Nats)?;
             Ok((consumer, outcome))
         }
         Err(_) => {
@@ -397,5 +398,90 @@ mod tests {
         let old = check_server_version("2.9.10").unwrap_err().to_string();
         assert!(old.contains("too old") && old.contains("2.12"), "{old}");
         assert!(check_server_version("garbage").is_err());
+    }
+}
+
+/// One message read back from a stream.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    /// Its sequence in the stream.
+    pub seq: u64,
+    /// Subject.
+    pub subject: String,
+    /// Headers (empty when none).
+    pub headers: async_nats::HeaderMap,
+    /// Body.
+    pub payload: bytes::Bytes,
+    /// When the stream stored it, Unix ms.
+    pub time_ms: i64,
+}
+
+/// Reads a stream's messages in order; each [`StreamReader::read_new`]
+/// returns what arrived since the last. The one way crawlq's commands and
+/// tests read a stream back.
+pub struct StreamReader {
+    stream: stream::Stream,
+    next: u64,
+}
+
+impl StreamReader {
+    /// From the stream's first message.
+    pub async fn from_start(js: &jetstream::Context, name: &str) -> Result<StreamReader, Error> {
+        let mut stream = js.get_stream(name).await.map_err(Error::nats)?;
+        let first = stream
+            .info()
+            .await
+            .map_err(Error::nats)?
+            .state
+            .first_sequence;
+        Ok(StreamReader {
+            stream,
+            next: first.max(1),
+        })
+    }
+
+    /// From the last `n` messages (all of them when fewer).
+    pub async fn last(js: &jetstream::Context, name: &str, n: u64) -> Result<StreamReader, Error> {
+        let mut reader = Self::from_start(js, name).await?;
+        let last = reader.last_sequence().await?;
+        reader.next = reader.next.max((last + 1).saturating_sub(n));
+        Ok(reader)
+    }
+
+    /// Only messages stored from now on.
+    pub async fn from_end(js: &jetstream::Context, name: &str) -> Result<StreamReader, Error> {
+        let mut reader = Self::from_start(js, name).await?;
+        reader.next = reader.last_sequence().await? + 1;
+        Ok(reader)
+    }
+
+    async fn last_sequence(&mut self) -> Result<u64, Error> {
+        Ok(self
+            .stream
+            .info()
+            .await
+            .map_err(Error::nats)?
+            .state
+            .last_sequence)
+    }
+
+    /// Every message stored since the last read (deleted ones skipped).
+    pub async fn read_new(&mut self) -> Result<Vec<StoredMessage>, Error> {
+        let last = self.last_sequence().await?;
+        let mut out = Vec::new();
+        while self.next <= last {
+            let seq = self.next;
+            self.next += 1;
+            if let Ok(m) = self.stream.get_raw_message(seq).await {
+                out.push(StoredMessage {
+                    seq,
+                    subject: m.subject.to_string(),
+                    headers: m.headers,
+                    payload: m.payload,
+                    time_ms: (m.time.unix_timestamp_nanos() / 1_000_000) as i64,
+                });
+            }
+        }
+        Ok(out)
     }
 }

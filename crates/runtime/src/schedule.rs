@@ -22,10 +22,14 @@ pub const TARGET_HEADER: &str = "Nats-Schedule-Target";
 pub const SCHEDULER_HEADER: &str = "Nats-Scheduler";
 
 /// `msg`, turned into the schedule on `subject` that publishes it to
-/// `target` at `at_ms` (Unix ms; a time in the past fires at once).
+/// `target` at `at_ms` (Unix ms; a time in the past fires at once), to the
+/// millisecond: nats-server 2.15 fires within a millisecond of it.
 pub fn at(mut msg: Outgoing, subject: String, target: String, at_ms: i64) -> Outgoing {
+    let when = DateTime::<Utc>::from_timestamp_millis(at_ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true);
     msg.headers
-        .insert(SCHEDULE_HEADER, format!("@at {}", rfc3339(at_ms)).as_str());
+        .insert(SCHEDULE_HEADER, format!("@at {when}").as_str());
     msg.headers.insert(TARGET_HEADER, target.as_str());
     msg.subject = subject;
     msg
@@ -58,7 +62,7 @@ mod tests {
         assert_eq!(s.subject, "p.schedule.feed.ab");
         assert_eq!(
             s.headers.get(SCHEDULE_HEADER).map(|v| v.as_str()),
-            Some("@at 2023-11-09T11:45:01Z")
+            Some("@at 2023-11-09T11:45:01.500Z")
         );
         assert_eq!(
             s.headers.get(TARGET_HEADER).map(|v| v.as_str()),

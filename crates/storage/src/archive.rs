@@ -585,11 +585,24 @@ impl Archive {
             attributes,
             ..Default::default()
         };
-        self.store
+        match self
+            .store
             .inner
             .put_opts(&Path::from(key), PutPayload::from_bytes(body), opts)
             .await
-            .map_err(|e| store_err("put", key, e))?;
+        {
+            Ok(_) => {}
+            // The store cannot write conditionally (a local folder): the
+            // caller falls back; not a store error.
+            Err(source @ object_store::Error::NotImplemented { .. }) => {
+                return Err(StorageError::Store {
+                    op: "put",
+                    key: key.to_string(),
+                    source,
+                })
+            }
+            Err(e) => return Err(store_err("put", key, e)),
+        }
         metrics::counter!(m::BYTES).increment(len);
         Ok(())
     }

@@ -278,7 +278,7 @@ async fn wrong_credentials_keep_the_service_not_ready() {
 async fn example_record_is_rendered_byte_for_byte() {
     let seed = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/seed/rfi-snapshot-example.md"
+        "/../record/tests/fixtures/example-record.md"
     ))
     .unwrap();
     let (ts, title, url) = crawlq_record::parse_header(&seed).unwrap();

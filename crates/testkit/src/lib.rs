@@ -94,21 +94,18 @@ pub struct Stored {
 
 /// Every message currently in `stream` (empty if the stream is missing).
 pub async fn read_stream(js: &async_nats::jetstream::Context, stream: &str) -> Vec<Stored> {
-    let Ok(s) = js.get_stream(stream).await else {
+    let Ok(mut reader) = crawlq_runtime::nats::StreamReader::from_start(js, stream).await else {
         return Vec::new();
     };
-    let Ok(info) = s.get_info().await else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for seq in info.state.first_sequence..=info.state.last_sequence {
-        if let Ok(m) = s.get_raw_message(seq).await {
-            out.push(Stored {
-                subject: m.subject.to_string(),
-                headers: Some(m.headers),
-                payload: m.payload.to_vec(),
-            });
-        }
-    }
-    out
+    reader
+        .read_new()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| Stored {
+            subject: m.subject,
+            headers: Some(m.headers),
+            payload: m.payload.to_vec(),
+        })
+        .collect()
 }

@@ -13,6 +13,7 @@ use crawlq_proto::v1::{StoreOutcome, StoredSnapshot};
 use crawlq_proto::Message as _;
 use crawlq_record::labels::Label;
 use crawlq_runtime::config::{parse_duration, NatsArgs};
+use crawlq_runtime::nats::StreamReader;
 use crawlq_runtime::Topology;
 
 /// `crawlq changes`.
@@ -44,29 +45,26 @@ pub async fn changes(args: ChangesArgs) -> anyhow::Result<()> {
     let client = crawlq_runtime::nats::connect(&args.nats, "crawlq-changes").await?;
     let js = jetstream::new(client);
     let topo = Topology::new(args.nats.subject_prefix.clone());
-    let stream = js.get_stream(topo.stored_stream()).await.map_err(|_| {
+    let name = topo.stored_stream();
+    let missing = |_| {
         anyhow::anyhow!(
             "no crawlq streams with prefix `{}` on {}",
             args.nats.subject_prefix,
             args.nats.url
         )
-    })?;
-    let state = stream.get_info().await?.state;
-    let mut seq = if args.follow {
-        state.last_sequence
+    };
+    let mut reader = if args.follow {
+        StreamReader::from_end(&js, &name).await.map_err(missing)?
     } else {
-        state.first_sequence.saturating_sub(1)
+        StreamReader::from_start(&js, &name)
+            .await
+            .map_err(missing)?
     };
     let started = Instant::now();
     let mut shown = std::collections::BTreeMap::<&'static str, usize>::new();
     let mut total = 0usize;
     loop {
-        let last = stream.get_info().await?.state.last_sequence;
-        while seq < last {
-            seq += 1;
-            let Ok(m) = stream.get_raw_message(seq).await else {
-                continue;
-            };
+        for m in reader.read_new().await? {
             let Ok(e) = StoredSnapshot::decode(m.payload) else {
                 continue;
             };
@@ -82,7 +80,7 @@ pub async fn changes(args: ChangesArgs) -> anyhow::Result<()> {
             };
             crate::cmd::out(&format!(
                 "{} {what:<8} {}{version}",
-                crawlq_runtime::schedule::rfc3339(m.time.unix_timestamp() * 1000),
+                crawlq_runtime::schedule::rfc3339(m.time_ms),
                 crawlq_runtime::clip(&e.url, 300)
             ));
             *shown

@@ -8,7 +8,7 @@ use crawlq_runtime::config::NatsArgs;
 use crawlq_runtime::Topology;
 use serde_json::json;
 
-use crate::cmd::status::scan_with_seq;
+use crate::cmd::status::scan;
 
 /// `crawlq dlq`.
 #[derive(Debug, Args)]
@@ -57,10 +57,10 @@ pub async fn dlq(args: DlqArgs) -> anyhow::Result<()> {
         } => (stage.clone(), reason.clone(), *json, false),
         DlqCommand::Replay { stage, reason } => (stage.clone(), reason.clone(), false, true),
     };
-    let letters: Vec<(u64, DeadLetter)> = scan_with_seq(&js, &topo.dlq_stream())
+    let letters: Vec<(u64, DeadLetter)> = scan(&js, &topo.dlq_stream())
         .await?
         .into_iter()
-        .filter_map(|(seq, p, _)| DeadLetter::decode(p.as_slice()).ok().map(|d| (seq, d)))
+        .filter_map(|m| DeadLetter::decode(m.payload).ok().map(|d| (m.seq, d)))
         .filter(|(_, d)| {
             stage.as_ref().is_none_or(|s| &d.stage == s)
                 && reason.as_ref().is_none_or(|r| &d.reason == r)

@@ -34,7 +34,8 @@ enum FeedsCommand {
     /// Register a feed (or, with --sitemap, a sitemap) to poll forever.
     Add {
         /// Feed or sitemap URL.
-        url: String,
+        #[arg(value_name = "URL")]
+        feed: String,
         /// Poll interval (`1s` .. `7d`).
         #[arg(long, default_value = "1h", value_parser = parse_duration)]
         every: Duration,
@@ -57,7 +58,8 @@ enum FeedsCommand {
     /// Stop polling a feed.
     Remove {
         /// Feed or sitemap URL, as registered.
-        url: String,
+        #[arg(value_name = "URL")]
+        feed: String,
     },
 }
 
@@ -75,12 +77,12 @@ pub async fn feeds(args: FeedsArgs) -> anyhow::Result<()> {
     })?;
     match args.command {
         FeedsCommand::Add {
-            url,
+            feed,
             every,
             sitemap,
-        } => add(&js, &topo, &bucket, &url, every, sitemap).await,
+        } => add(&js, &topo, &bucket, &feed, every, sitemap).await,
         FeedsCommand::List { json } => list(&bucket, json).await,
-        FeedsCommand::Remove { url } => remove(&js, &topo, &bucket, &url).await,
+        FeedsCommand::Remove { feed } => remove(&js, &topo, &bucket, &feed).await,
         FeedsCommand::Sync { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;

@@ -7,14 +7,15 @@ use std::time::Duration;
 use async_nats::jetstream;
 use crawlq_proto::v1::{DeadLetter, StoreOutcome, StoredSnapshot};
 use crawlq_proto::Message as _;
+use crawlq_runtime::nats::StreamReader;
 use crawlq_runtime::Topology;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Outcomes since a point in the stored and dead-letter streams.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub struct Tally {
-    stored_seq: u64,
-    dlq_seq: u64,
+    stored: Option<StreamReader>,
+    dlq: Option<StreamReader>,
     /// Best outcome per URL (new > changed > unchanged > not modified).
     by_url: BTreeMap<String, i32>,
     /// Dead letters per URL: reason.
@@ -37,48 +38,36 @@ fn rank(outcome: i32) -> u8 {
 impl Tally {
     /// Starts counting after the streams' current last messages.
     pub async fn mark(js: &jetstream::Context, topo: &Topology) -> anyhow::Result<Tally> {
-        let last = |name: String| async move {
-            Ok::<u64, anyhow::Error>(
-                js.get_stream(name)
-                    .await?
-                    .get_info()
-                    .await?
-                    .state
-                    .last_sequence,
-            )
-        };
         Ok(Tally {
-            stored_seq: last(topo.stored_stream()).await?,
-            dlq_seq: last(topo.dlq_stream()).await?,
+            stored: Some(StreamReader::from_end(js, &topo.stored_stream()).await?),
+            dlq: Some(StreamReader::from_end(js, &topo.dlq_stream()).await?),
             ..Tally::default()
         })
     }
 
     /// Reads the messages that arrived since the last update.
-    pub async fn update(&mut self, js: &jetstream::Context, topo: &Topology) -> anyhow::Result<()> {
-        let stored = js.get_stream(topo.stored_stream()).await?;
-        let last = stored.get_info().await?.state.last_sequence;
-        while self.stored_seq < last {
-            self.stored_seq += 1;
-            if let Ok(m) = stored.get_raw_message(self.stored_seq).await {
-                if let Ok(ev) = StoredSnapshot::decode(m.payload) {
-                    self.add(ev);
-                }
+    pub async fn update(&mut self) -> anyhow::Result<()> {
+        let stored = match &mut self.stored {
+            Some(r) => r.read_new().await?,
+            None => Vec::new(),
+        };
+        for m in stored {
+            if let Ok(ev) = StoredSnapshot::decode(m.payload) {
+                self.add(ev);
             }
         }
-        let dlq = js.get_stream(topo.dlq_stream()).await?;
-        let last = dlq.get_info().await?.state.last_sequence;
-        while self.dlq_seq < last {
-            self.dlq_seq += 1;
-            if let Ok(m) = dlq.get_raw_message(self.dlq_seq).await {
-                if let Ok(d) = DeadLetter::decode(m.payload) {
-                    let key = if d.url.is_empty() {
-                        format!("#{}", self.dlq_seq)
-                    } else {
-                        d.url
-                    };
-                    self.dead.insert(key, d.reason);
-                }
+        let dead = match &mut self.dlq {
+            Some(r) => r.read_new().await?,
+            None => Vec::new(),
+        };
+        for m in dead {
+            if let Ok(d) = DeadLetter::decode(m.payload) {
+                let key = if d.url.is_empty() {
+                    format!("#{}", m.seq)
+                } else {
+                    d.url
+                };
+                self.dead.insert(key, d.reason);
             }
         }
         Ok(())

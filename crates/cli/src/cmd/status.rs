@@ -62,13 +62,13 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     }
     let mut dead: BTreeMap<String, u64> = BTreeMap::new();
     for m in scan(&js, &topo.dlq_stream()).await? {
-        if let Ok(d) = DeadLetter::decode(m.as_slice()) {
+        if let Ok(d) = DeadLetter::decode(m.payload) {
             *dead.entry(format!("{}/{}", d.stage, d.reason)).or_insert(0) += 1;
         }
     }
     let mut stored: BTreeMap<String, u64> = BTreeMap::new();
     for m in scan(&js, &topo.stored_stream()).await? {
-        if let Ok(e) = StoredSnapshot::decode(m.as_slice()) {
+        if let Ok(e) = StoredSnapshot::decode(m.payload) {
             let name = crawlq_record::labels::of::<StoreOutcome>(e.outcome);
             *stored.entry(name).or_insert(0) += 1;
         }
@@ -114,33 +114,11 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Payloads of up to the last [`SCAN_LIMIT`] messages of a stream.
-pub async fn scan(js: &jetstream::Context, stream: &str) -> anyhow::Result<Vec<Vec<u8>>> {
-    Ok(scan_with_seq(js, stream)
-        .await?
-        .into_iter()
-        .map(|(_, p, _)| p)
-        .collect())
-}
-
-/// (sequence, payload, headers) of up to the last [`SCAN_LIMIT`] messages.
-pub async fn scan_with_seq(
+/// Up to the last [`SCAN_LIMIT`] messages of a stream.
+pub async fn scan(
     js: &jetstream::Context,
     stream: &str,
-) -> anyhow::Result<Vec<(u64, Vec<u8>, async_nats::HeaderMap)>> {
-    let s = js.get_stream(stream).await?;
-    let state = s.get_info().await?.state;
-    let from = state
-        .first_sequence
-        .max(state.last_sequence.saturating_sub(SCAN_LIMIT - 1));
-    let mut out = Vec::new();
-    if state.messages == 0 {
-        return Ok(out);
-    }
-    for seq in from..=state.last_sequence {
-        if let Ok(m) = s.get_raw_message(seq).await {
-            out.push((seq, m.payload.to_vec(), m.headers));
-        }
-    }
-    Ok(out)
+) -> anyhow::Result<Vec<crawlq_runtime::nats::StoredMessage>> {
+    let mut reader = crawlq_runtime::nats::StreamReader::last(js, stream, SCAN_LIMIT).await?;
+    Ok(reader.read_new().await?)
 }

@@ -174,7 +174,7 @@ pub async fn wait_idle(
     let mut idle_polls = 0;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        tally.update(js, topo).await?;
+        tally.update().await?;
         let busy = crate::cmd::status::in_flight(js, topo).await?;
         progress.show(&tally, busy, started.elapsed());
         idle_polls = if busy == 0 { idle_polls + 1 } else { 0 };
