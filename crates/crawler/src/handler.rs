@@ -114,11 +114,7 @@ impl CrawlHandler {
             strip: config.strip_params.clone(),
             host_delay: config.host_delay,
             max_wait: config.max_politeness_wait,
-            max_payload: if max_payload == 0 {
-                1024 * 1024
-            } else {
-                max_payload
-            },
+            max_payload,
         })
     }
 

@@ -52,7 +52,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         store,
         rt.topology.clone(),
         buckets,
-        rt.client.server_info().max_payload,
+        crawlq_runtime::nats::max_payload(&rt.client),
     )?;
     // Due checks (feed polls, revisits) yield to fresh URLs: they are
     // pulled only while the intake has no backlog.

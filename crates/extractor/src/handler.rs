@@ -54,11 +54,7 @@ impl ExtractHandler {
             feed_content: config.feed_content,
             default_max_depth: config.max_depth,
             timeout: config.extract_timeout,
-            max_payload: if max_payload == 0 {
-                1024 * 1024
-            } else {
-                max_payload
-            },
+            max_payload,
             parsers: Arc::new(Semaphore::new(cores)),
         }
     }

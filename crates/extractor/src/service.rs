@@ -31,7 +31,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         store,
         rt.topology.clone(),
         &config,
-        rt.client.server_info().max_payload,
+        crawlq_runtime::nats::max_payload(&rt.client),
     );
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     rt.run_worker(Stage::Extractor, cores * 4, handler).await?;

@@ -111,6 +111,15 @@ pub async fn connect(args: &NatsArgs, name: &str) -> Result<async_nats::Client, 
     Ok(client)
 }
 
+/// The server's largest message (`max_payload`), or NATS's 1 MiB default
+/// while the server has not said.
+pub fn max_payload(client: &async_nats::Client) -> usize {
+    match client.server_info().max_payload {
+        0 => 1024 * 1024,
+        n => n,
+    }
+}
+
 /// Is the client connected right now?
 pub fn is_connected(client: &async_nats::Client) -> bool {
     matches!(

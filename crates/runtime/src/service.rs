@@ -174,7 +174,7 @@ impl Runtime {
             },
             pull_expires: Duration::from_secs(2),
             shutdown_grace: self.common.shutdown_grace,
-            max_payload: self.client.server_info().max_payload,
+            max_payload: nats::max_payload(&self.client),
             yields: false,
         };
         let handler = Arc::new(handler);

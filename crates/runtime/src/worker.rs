@@ -215,19 +215,17 @@ async fn process<H: Handler>(
     if delivery.delivered > 1 {
         metrics::counter!(m::WORKER_REDELIVERIES, "stage" => stage).increment(1);
     }
+    let job = Job {
+        js,
+        cfg,
+        handler,
+        msg: &msg,
+        stream: &stream,
+        delivery: &delivery,
+    };
     let limit = cfg.max_deliveries + handler.defer_allowance();
     if let Some(settlement) = settle::exhausted(delivery.delivered, limit) {
-        carry_out(
-            js,
-            cfg,
-            handler,
-            &msg,
-            &stream,
-            &delivery,
-            settlement,
-            Vec::new(),
-        )
-        .await;
+        job.carry_out(settlement, Vec::new()).await;
         return;
     }
 
@@ -244,34 +242,32 @@ async fn process<H: Handler>(
         tracing::info!(stage, reason = err.reason(), error = %err, delivered = delivery.delivered, "handler failed");
     }
     let outgoing = result.unwrap_or_default();
-    carry_out(
-        js, cfg, handler, &msg, &stream, &delivery, settlement, outgoing,
-    )
-    .await;
+    job.carry_out(settlement, outgoing).await;
 }
 
-/// Carries out what [`settle`] decided.
-#[allow(clippy::too_many_arguments)]
-async fn carry_out<H: Handler>(
-    js: &jetstream::Context,
-    cfg: &WorkerConfig,
-    handler: &H,
-    msg: &jetstream::Message,
-    stream: &str,
-    delivery: &Delivery,
-    settlement: Settlement,
-    outgoing: Vec<Outgoing>,
-) {
-    let stage = cfg.stage.as_str();
-    match settlement {
-        Settlement::Ack => {
-            match publish_all(js, outgoing).await {
+/// One delivery being settled, with what settling it needs.
+struct Job<'a, H> {
+    js: &'a jetstream::Context,
+    cfg: &'a WorkerConfig,
+    handler: &'a H,
+    msg: &'a jetstream::Message,
+    stream: &'a str,
+    delivery: &'a Delivery,
+}
+
+impl<H: Handler> Job<'_, H> {
+    /// Carries out what [`settle`] decided.
+    async fn carry_out(&self, settlement: Settlement, outgoing: Vec<Outgoing>) {
+        let (cfg, msg, delivery) = (self.cfg, self.msg, self.delivery);
+        let stage = cfg.stage.as_str();
+        match settlement {
+            Settlement::Ack => match publish_all(self.js, outgoing).await {
                 Ok(n) => {
                     metrics::counter!(m::WORKER_PUBLISHED, "stage" => stage).increment(n);
                     match msg.double_ack().await {
-                    Ok(()) => metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => "ok").increment(1),
-                    Err(e) => tracing::warn!(stage, error = %e, "ack failed; the message will be redelivered"),
-                }
+                        Ok(()) => metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => "ok").increment(1),
+                        Err(e) => tracing::warn!(stage, error = %e, "ack failed; the message will be redelivered"),
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(stage, error = %e, "publishing results failed; retrying");
@@ -283,19 +279,57 @@ async fn carry_out<H: Handler>(
                     )
                     .await;
                 }
+            },
+            Settlement::Retry(after) => {
+                let delay = after.unwrap_or_else(|| cfg.backoff.delay(delivery.delivered));
+                tracing::info!(stage, delivered = delivery.delivered, retry_in = ?delay, "retryable failure");
+                nak(cfg, msg, delay, NakKind::Retry).await;
             }
+            Settlement::Defer(delay) => {
+                tracing::debug!(stage, retry_in = ?delay, "deferred");
+                nak(cfg, msg, delay, NakKind::Deferred).await;
+            }
+            Settlement::DeadLetter { reason, error } => self.dead_letter(reason, &error).await,
         }
-        Settlement::Retry(after) => {
-            let delay = after.unwrap_or_else(|| cfg.backoff.delay(delivery.delivered));
-            tracing::info!(stage, delivered = delivery.delivered, retry_in = ?delay, "retryable failure");
-            nak(cfg, msg, delay, NakKind::Retry).await;
-        }
-        Settlement::Defer(delay) => {
-            tracing::debug!(stage, retry_in = ?delay, "deferred");
-            nak(cfg, msg, delay, NakKind::Deferred).await;
-        }
-        Settlement::DeadLetter { reason, error } => {
-            dead_letter(js, cfg, handler, msg, stream, delivery, reason, &error).await;
+    }
+
+    /// Publishes a dead letter, awaits its PubAck, then terminates the
+    /// input. If the dead letter cannot be published, the input is nak'ed
+    /// instead, so it is never dropped.
+    async fn dead_letter(&self, reason: &'static str, error: &str) {
+        let (cfg, msg, delivery) = (self.cfg, self.msg, self.delivery);
+        let stage = cfg.stage.as_str();
+        let described = self.handler.describe(delivery);
+        // One dead letter per stream message, even if this runs twice.
+        let out = DeadLetterBuilder::new(cfg.stage, reason, error)
+            .delivery(delivery)
+            .described(&described)
+            .outgoing(
+                &cfg.topology,
+                format!("dlq:{}:{}", self.stream, delivery.stream_sequence),
+                cfg.max_payload,
+            );
+        match publish_all(self.js, vec![out]).await {
+            Ok(_) => {
+                tracing::warn!(stage, reason, url = %described.url, error, "dead-lettered");
+                metrics::counter!(m::WORKER_DEAD_LETTERS, "stage" => stage, "reason" => reason)
+                    .increment(1);
+                metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => "dead_letter")
+                    .increment(1);
+                if let Err(e) = msg.double_ack_with(AckKind::Term).await {
+                    tracing::warn!(stage, error = %e, "terminating a dead-lettered message failed; it may be redelivered");
+                }
+            }
+            Err(e) => {
+                tracing::error!(stage, reason, error = %e, "cannot publish dead letter; retrying the message");
+                nak(
+                    cfg,
+                    msg,
+                    cfg.backoff.delay(delivery.delivered),
+                    NakKind::Retry,
+                )
+                .await;
+            }
         }
     }
 }
@@ -372,55 +406,6 @@ async fn nak(cfg: &WorkerConfig, msg: &jetstream::Message, delay: Duration, kind
     metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => outcome).increment(1);
     if let Err(e) = msg.ack_with(AckKind::Nak(Some(delay))).await {
         tracing::warn!(error = %e, "nak failed; the message will be redelivered after the ack wait");
-    }
-}
-
-/// Publishes a dead letter, awaits its PubAck, then terminates the input.
-/// If the dead letter cannot be published, the input is nak'ed instead, so
-/// it is never dropped.
-#[allow(clippy::too_many_arguments)]
-async fn dead_letter<H: Handler>(
-    js: &jetstream::Context,
-    cfg: &WorkerConfig,
-    handler: &H,
-    msg: &jetstream::Message,
-    stream: &str,
-    delivery: &Delivery,
-    reason: &'static str,
-    error: &str,
-) {
-    let stage = cfg.stage.as_str();
-    let described = handler.describe(delivery);
-    // One dead letter per stream message, even if this runs twice.
-    let out = DeadLetterBuilder::new(cfg.stage, reason, error)
-        .delivery(delivery)
-        .described(&described)
-        .outgoing(
-            &cfg.topology,
-            format!("dlq:{stream}:{}", delivery.stream_sequence),
-            cfg.max_payload,
-        );
-    match publish_all(js, vec![out]).await {
-        Ok(_) => {
-            tracing::warn!(stage, reason, url = %described.url, error, "dead-lettered");
-            metrics::counter!(m::WORKER_DEAD_LETTERS, "stage" => stage, "reason" => reason)
-                .increment(1);
-            metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => "dead_letter")
-                .increment(1);
-            if let Err(e) = msg.double_ack_with(AckKind::Term).await {
-                tracing::warn!(stage, error = %e, "terminating a dead-lettered message failed; it may be redelivered");
-            }
-        }
-        Err(e) => {
-            tracing::error!(stage, reason, error = %e, "cannot publish dead letter; retrying the message");
-            nak(
-                cfg,
-                msg,
-                cfg.backoff.delay(delivery.delivered),
-                NakKind::Retry,
-            )
-            .await;
-        }
     }
 }
 
