@@ -192,96 +192,73 @@ impl Archive {
     async fn try_write(&self, r: &SnapshotRecord) -> Result<Written, Attempt> {
         let json_key = layout::latest_json(&r.host, &r.id);
         let current = self.current(&json_key).await?;
+        let versions = current.as_ref().map_or(&[][..], |c| &c.versions[..]);
+        match classify(r, versions) {
+            // Its check is recorded; the next one is scheduled again, in
+            // case the first delivery died before publishing it.
+            Fetch::Redelivery(v) => {
+                let tracking = current.map(|c| c.tracking).unwrap_or_default();
+                Ok(written(r, StoreOutcome::Unchanged, &v, Vec::new()).tracked(&tracking))
+            }
+            Fetch::Unchanged { version, newest } => {
+                let current = current.expect("a matching version has a document");
+                self.record_unchanged(r, json_key, current, version, newest)
+                    .await
+            }
+            Fetch::Changed { latest, newest } => {
+                self.write_version(r, json_key, current, latest, newest)
+                    .await
+            }
+        }
+    }
+
+    /// The fetch found the latest content again: only the check is
+    /// recorded (once; a late, older fetch records nothing).
+    async fn record_unchanged(
+        &self,
+        r: &SnapshotRecord,
+        json_key: String,
+        current: Current,
+        v: VersionEntry,
+        newest: bool,
+    ) -> Result<Written, Attempt> {
+        let mut tracking = current.tracking;
+        if !newest || watch::already_recorded(&tracking, r.fetched_at) {
+            return Ok(written(r, StoreOutcome::Unchanged, &v, Vec::new()).tracked(&tracking));
+        }
+        let seen = Seen::Content {
+            changed: false,
+            first: false,
+        };
+        let (transition, check) = watch::apply(&mut tracking, &self.schedule, seen, check_of(r));
+        let mut doc = current.doc;
+        tracking.write_into(&mut doc);
+        self.commit(&json_key, doc, Some(current.version), &r.content_sha256)
+            .await?;
+        let mut w = written(r, StoreOutcome::Unchanged, &v, vec![json_key]).tracked(&tracking);
+        (w.transition, w.check) = (transition, check);
+        Ok(w)
+    }
+
+    /// New content: the raw page, the version object, the latest `.md`
+    /// when it is the newest, then the JSON that commits them.
+    async fn write_version(
+        &self,
+        r: &SnapshotRecord,
+        json_key: String,
+        current: Option<Current>,
+        latest: Option<VersionEntry>,
+        newest: bool,
+    ) -> Result<Written, Attempt> {
         let (versions, mut tracking) = match &current {
             Some(c) => (c.versions.clone(), c.tracking.clone()),
             None => (Vec::new(), Tracking::default()),
         };
-        let change_key = change_key(&r.title, &r.text);
-        let done =
-            |outcome, v: &VersionEntry, keys, transition, check: String, tracking: &Tracking| {
-                Written {
-                    outcome,
-                    version: v.version,
-                    keys,
-                    transition,
-                    check,
-                    next_check_at: tracking.watch.next_check_at,
-                    previous: None,
-                    title: r.title.clone(),
-                    url: r.url.clone(),
-                    published_at: r.published_at,
-                    version_key: v.key.clone(),
-                    evidence: String::new(),
-                }
-            };
-        // The same fetch again (a redelivery): nothing to do.
-        if let Some(v) = versions
-            .iter()
-            .find(|v| v.content_sha256 == r.content_sha256 && v.fetched_at == r.fetched_at)
-        {
-            return Ok(done(
-                StoreOutcome::Unchanged,
-                v,
-                Vec::new(),
-                Transition::None,
-                "unchanged".into(),
-                &tracking,
-            ));
-        }
-        let latest = versions
-            .iter()
-            .max_by_key(|v| (v.fetched_at, v.version))
-            .cloned();
-        let newest = latest.as_ref().is_none_or(|l| r.fetched_at >= l.fetched_at);
-        let same = |v: &VersionEntry| {
-            v.content_sha256 == r.content_sha256
-                || (!v.change_key.is_empty() && v.change_key == change_key)
-        };
-        // A newer fetch is compared with the latest version (so a revert is
-        // an edit too); a late, older one with any version.
-        let matching = if newest {
-            latest.clone().filter(|l| same(l))
-        } else {
-            versions.iter().find(|v| same(v)).cloned()
-        };
-        if let Some(v) = matching {
-            let current = current.expect("a matching version has a document");
-            if !newest || watch::already_recorded(&tracking, r.fetched_at) {
-                return Ok(done(
-                    StoreOutcome::Unchanged,
-                    &v,
-                    Vec::new(),
-                    Transition::None,
-                    "unchanged".into(),
-                    &tracking,
-                ));
-            }
-            let seen = Seen::Content {
-                changed: false,
-                first: false,
-            };
-            let (transition, check) =
-                watch::apply(&mut tracking, &self.schedule, seen, check_of(r));
-            let mut doc = current.doc;
-            tracking.write_into(&mut doc);
-            self.commit(&json_key, doc, Some(current.version), &r.content_sha256)
-                .await?;
-            return Ok(done(
-                StoreOutcome::Unchanged,
-                &v,
-                vec![json_key],
-                transition,
-                check,
-                &tracking,
-            ));
-        }
-
         let outcome = if current.is_some() {
             StoreOutcome::Changed
         } else {
             StoreOutcome::New
         };
-        let number = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
         let md = render(r);
         let mut keys = Vec::new();
         if self.keep_raw {
@@ -302,11 +279,11 @@ impl Archive {
             keys.push(key);
         }
         let entry = VersionEntry {
-            version: number,
+            version: versions.iter().map(|v| v.version).max().unwrap_or(0) + 1,
             fetched_at: r.fetched_at,
             content_sha256: r.content_sha256.clone(),
             key: version_key,
-            change_key,
+            change_key: change_key(&r.title, &r.text),
         };
         let mut all = versions;
         all.push(entry.clone());
@@ -331,9 +308,10 @@ impl Archive {
         self.commit(&json_key, doc, update, &r.content_sha256)
             .await?;
         keys.push(json_key);
-        let mut written = done(outcome, &entry, keys, transition, check, &tracking);
-        written.previous = latest.filter(|_| newest);
-        Ok(written)
+        let mut w = written(r, outcome, &entry, keys).tracked(&tracking);
+        (w.transition, w.check) = (transition, check);
+        w.previous = latest.filter(|_| newest);
+        Ok(w)
     }
 
     async fn try_observe(&self, obs: &CheckObservation) -> Result<Option<Written>, Attempt> {
@@ -670,6 +648,89 @@ fn store_err(op: &'static str, key: &str, source: object_store::Error) -> Storag
     }
 }
 
+/// What a fetched record is to the article's history.
+enum Fetch {
+    /// This very fetch is listed already (a redelivery).
+    Redelivery(VersionEntry),
+    /// The content of `version`: the latest one for a newer fetch, any one
+    /// for a late, older fetch.
+    Unchanged {
+        /// The version with this content.
+        version: VersionEntry,
+        /// The fetch is newer than every version.
+        newest: bool,
+    },
+    /// Content the article has not had (as its latest version).
+    Changed {
+        /// The latest version before it, if any.
+        latest: Option<VersionEntry>,
+        /// The fetch is newer than every version.
+        newest: bool,
+    },
+}
+
+/// Compares a fetch with the versions archived. A newer fetch is compared
+/// with the latest version (so a revert is an edit too), a late, older one
+/// with every version; the same title and text but for white space is the
+/// same content.
+fn classify(r: &SnapshotRecord, versions: &[VersionEntry]) -> Fetch {
+    if let Some(v) = versions
+        .iter()
+        .find(|v| v.content_sha256 == r.content_sha256 && v.fetched_at == r.fetched_at)
+    {
+        return Fetch::Redelivery(v.clone());
+    }
+    let key = change_key(&r.title, &r.text);
+    let same = |v: &&VersionEntry| {
+        v.content_sha256 == r.content_sha256 || (!v.change_key.is_empty() && v.change_key == key)
+    };
+    let latest = versions
+        .iter()
+        .max_by_key(|v| (v.fetched_at, v.version))
+        .cloned();
+    let newest = latest.as_ref().is_none_or(|l| r.fetched_at >= l.fetched_at);
+    let matching = if newest {
+        latest.as_ref().filter(same).cloned()
+    } else {
+        versions.iter().find(same).cloned()
+    };
+    match matching {
+        Some(version) => Fetch::Unchanged { version, newest },
+        None => Fetch::Changed { latest, newest },
+    }
+}
+
+/// What writing `r` as (or onto) version `v` did, before the check.
+fn written(
+    r: &SnapshotRecord,
+    outcome: StoreOutcome,
+    v: &VersionEntry,
+    keys: Vec<String>,
+) -> Written {
+    Written {
+        outcome,
+        version: v.version,
+        keys,
+        transition: Transition::None,
+        check: "unchanged".into(),
+        next_check_at: None,
+        previous: None,
+        title: r.title.clone(),
+        url: r.url.clone(),
+        published_at: r.published_at,
+        version_key: v.key.clone(),
+        evidence: String::new(),
+    }
+}
+
+impl Written {
+    /// With the next check the tracking fields hold.
+    fn tracked(mut self, t: &Tracking) -> Written {
+        self.next_check_at = t.watch.next_check_at;
+        self
+    }
+}
+
 /// The check a fetched record is.
 fn check_of(r: &SnapshotRecord) -> Check {
     Check {
@@ -699,4 +760,62 @@ fn validate(r: &SnapshotRecord) -> Result<(), StorageError> {
         return Err(StorageError::Incomplete("content_sha256"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(title: &str, text: &str, html: &str, fetched_at: i64) -> SnapshotRecord {
+        SnapshotRecord {
+            title: title.into(),
+            text: text.into(),
+            content_sha256: crawlq_record::sha256_hex(html.as_bytes()),
+            fetched_at,
+            ..Default::default()
+        }
+    }
+
+    fn version(n: u32, r: &SnapshotRecord) -> VersionEntry {
+        VersionEntry {
+            version: n,
+            fetched_at: r.fetched_at,
+            content_sha256: r.content_sha256.clone(),
+            key: format!("v{n}"),
+            change_key: change_key(&r.title, &r.text),
+        }
+    }
+
+    #[test]
+    fn fetches_are_classified_against_the_latest_version() {
+        let a = rec("T", "one two", "<p>one two</p>", 1_000);
+        let b = rec("T", "one three", "<p>one three</p>", 2_000);
+        let versions = vec![version(1, &a), version(2, &b)];
+        // The same fetch again.
+        assert!(matches!(classify(&b, &versions), Fetch::Redelivery(v) if v.version == 2));
+        // White space and markup only: unchanged.
+        let b2 = rec("T ", "one\n  three", "<p>one <b>three</b></p>", 3_000);
+        assert!(
+            matches!(classify(&b2, &versions), Fetch::Unchanged { version, newest: true } if version.version == 2)
+        );
+        // A revert to version 1's text is an edit.
+        let back = rec("T", "one two", "<p>one two</p>", 4_000);
+        assert!(
+            matches!(classify(&back, &versions), Fetch::Changed { latest: Some(l), newest: true } if l.version == 2)
+        );
+        // A late, older fetch of known content changes nothing.
+        let late = rec("T", "one two", "<p>one two</p>", 1_500);
+        assert!(matches!(
+            classify(&late, &versions),
+            Fetch::Unchanged { newest: false, .. }
+        ));
+        // A first fetch.
+        assert!(matches!(
+            classify(&a, &[]),
+            Fetch::Changed {
+                latest: None,
+                newest: true
+            }
+        ));
+    }
 }
