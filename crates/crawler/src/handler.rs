@@ -344,7 +344,13 @@ impl CrawlHandler {
             )
         };
         let day = page.fetched_at / 86_400_000;
-        let key = format!("claims/{day}/{}-{}.zst", req.request_id, page.fetched_at);
+        // Request ids come from users: the key holds only a hash of one.
+        let key = format!(
+            "{}{day}/{}-{}.zst",
+            crawlq_runtime::store::CLAIMS_PREFIX,
+            short_hash(&req.request_id),
+            page.fetched_at
+        );
         crawlq_runtime::store::put_claim(&self.store, &key, z)
             .await
             .map_err(|e| CrawlError::infra(format!("claim check {key}"), e))?;

@@ -64,6 +64,7 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (seg[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
                 || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
                 || (seg[0] == 0x0064 && seg[1] == 0xff9b) // NAT64
+                || seg[..4] == [0, 0, 0, 0] && seg[4] == 0xffff && seg[5] == 0 // IPv4-translated ::ffff:0:a.b.c.d (RFC 2765)
                 || (seg[0] == 0x2001 && seg[1] < 0x0200) // 2001::/23 special-purpose
                 || (seg[0] == 0x0100 && seg[1] == 0 && seg[2] == 0 && seg[3] == 0) // discard 100::/64
                 || v6.segments()[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible ::a.b.c.d
@@ -178,6 +179,8 @@ mod tests {
             "2002:7f00:1::",
             "64:ff9b::7f00:1",
             "::127.0.0.1",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:8.8.8.8",
         ] {
             assert!(refused(ip), "{ip} should be refused");
         }

@@ -25,6 +25,10 @@ pub struct Config {
     /// Link depth followed when a request does not set max_depth.
     #[arg(long = "max-depth", env = "CRAWLQ_MAX_DEPTH", default_value_t = 1)]
     pub max_depth: u32,
+    /// Largest decoded body, in bytes (the crawler's cap; compressed bodies
+    /// and claim checks are inflated to it at most).
+    #[arg(long = "max-body", env = "CRAWLQ_MAX_BODY", default_value_t = 10 * 1024 * 1024)]
+    pub max_body: u64,
     /// Time budget for parsing and extracting one page.
     #[arg(long = "extract-timeout", env = "CRAWLQ_EXTRACT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub extract_timeout: Duration,

@@ -34,6 +34,7 @@ pub struct ExtractHandler {
     default_max_depth: u32,
     timeout: Duration,
     max_payload: usize,
+    max_body: usize,
     parsers: Arc<Semaphore>,
 }
 
@@ -55,6 +56,7 @@ impl ExtractHandler {
             default_max_depth: config.max_depth,
             timeout: config.extract_timeout,
             max_payload,
+            max_body: usize::try_from(config.max_body).unwrap_or(usize::MAX),
             parsers: Arc::new(Semaphore::new(cores)),
         }
     }
@@ -69,6 +71,12 @@ impl ExtractHandler {
                 page.body_encoding(),
             )
         } else {
+            if !crawlq_runtime::store::is_claim_key(&page.body_key) {
+                return Err(ExtractError::BadMessage(format!(
+                    "body_key `{}` is not a claim-check key",
+                    crawlq_runtime::clip(&page.body_key, 200)
+                )));
+            }
             let bytes = crawlq_runtime::store::get_claim(&self.store, &page.body_key)
                 .await
                 .map_err(|source| ExtractError::ClaimCheck {
@@ -80,7 +88,9 @@ impl ExtractHandler {
         match encoding {
             BodyEncoding::Identity => Ok((raw, None)),
             BodyEncoding::Zstd => {
-                let limit = (page.body_len as usize).clamp(1, 64 * 1024 * 1024);
+                // Inflated to the body cap at most, whatever the message
+                // declares: a small frame can claim gigabytes.
+                let limit = (page.body_len as usize).clamp(1, self.max_body);
                 let decoded = zstd::bulk::decompress(&raw, limit)
                     .map_err(|e| ExtractError::BadMessage(format!("zstd body: {e}")))?;
                 Ok((Bytes::from(decoded), Some(raw)))

@@ -297,3 +297,70 @@ async fn big_sitemaps_expanding_at_once_do_not_block_each_other() {
     );
     running.stop().await;
 }
+
+/// Messages on internal subjects are not trusted: a zstd body that
+/// declares 64 MiB is inflated to the body cap at most, and a claim-check
+/// key must name a claim check, not any object of the archive.
+#[tokio::test]
+async fn internal_messages_cannot_inflate_past_the_cap_or_name_other_objects() {
+    let running = Running::start(&["--max-body=1048576", "--max-deliveries=1"]).await;
+    let (js, prefix) = (running.js.clone(), running.prefix.clone());
+    let subject = format!("{prefix}.fetched");
+    // 32 MiB of spaces compress to a few KB.
+    let bomb = zstd::bulk::compress(&vec![b' '; 32 << 20], 3).unwrap();
+    assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+    let mut page = fetched(
+        "https://news.example.com/bomb",
+        "text/html",
+        &[],
+        UrlKind::Auto,
+    );
+    page.body = bomb;
+    page.body_encoding = BodyEncoding::Zstd as i32;
+    page.body_len = 64 << 20;
+    js.publish(subject.clone(), page.encode_to_vec().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    // A key pointing at an archived object.
+    let mut forged = fetched(
+        "https://news.example.com/forged",
+        "text/html",
+        &[],
+        UrlKind::Auto,
+    );
+    forged.body_key = "articles/news.example.com/0123456789abcdef.json".into();
+    forged.body_encoding = BodyEncoding::Zstd as i32;
+    js.publish(subject, forged.encode_to_vec().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let dlq = format!("{}_DLQ", prefix.to_uppercase());
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            read_stream(&js, &dlq).await.len() == 2
+        })
+        .await
+    );
+    let letters: Vec<DeadLetter> = read_stream(&js, &dlq)
+        .await
+        .iter()
+        .map(|m| DeadLetter::decode(m.payload.as_slice()).unwrap())
+        .collect();
+    let by_url = |u: &str| letters.iter().find(|l| l.url.ends_with(u)).unwrap();
+    assert_eq!(
+        by_url("/bomb").reason,
+        "bad_message",
+        "{}",
+        by_url("/bomb").error
+    );
+    assert!(
+        by_url("/forged").error.contains("not a claim-check key"),
+        "{}",
+        by_url("/forged").error
+    );
+    running.stop().await;
+}

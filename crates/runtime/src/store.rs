@@ -223,8 +223,32 @@ pub async fn put_claim(
     store.sync().await
 }
 
-/// Reads a claim-checked body.
+/// Prefix of every claim-checked body.
+pub const CLAIMS_PREFIX: &str = "claims/";
+
+/// Is `key` a claim check the crawler could have written? A message naming
+/// any other object (an archived version, another site's record) is
+/// refused: keys in messages are never trusted to point anywhere.
+pub fn is_claim_key(key: &str) -> bool {
+    key.starts_with(CLAIMS_PREFIX)
+        && key.len() <= 512
+        && key
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'))
+}
+
+/// Reads a claim-checked body; a key outside [`CLAIMS_PREFIX`] is refused
+/// as not found.
 pub async fn get_claim(store: &Store, key: &str) -> Result<bytes::Bytes, object_store::Error> {
+    if !is_claim_key(key) {
+        return Err(object_store::Error::NotFound {
+            path: key.to_string(),
+            source: format!("`{key}` is not a claim-check key ({CLAIMS_PREFIX}…)").into(),
+        });
+    }
     store
         .inner
         .get(&object_store::path::Path::from(key))
@@ -236,6 +260,21 @@ pub async fn get_claim(store: &Store, key: &str) -> Result<bytes::Bytes, object_
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_claim_keys_are_claim_keys() {
+        assert!(is_claim_key("claims/20000/abc123-1699530301000.zst"));
+        for bad in [
+            "versions/a.com/0123/1-ab.md",
+            "claims/../versions/a.com/x.md",
+            "claims//x",
+            "/claims/x",
+            "claims/x y",
+            "articles/a.com/0123456789abcdef.json",
+        ] {
+            assert!(!is_claim_key(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn opens_each_kind() {
@@ -265,10 +304,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = open_with(dir.path().to_str().unwrap(), Durability::Batch).unwrap();
         assert_eq!(s.group.is_some(), cfg!(target_os = "linux"));
-        put_claim(&s, "a/b", bytes::Bytes::from_static(b"x"))
+        put_claim(&s, "claims/1/b.zst", bytes::Bytes::from_static(b"x"))
             .await
             .unwrap();
-        assert_eq!(&get_claim(&s, "a/b").await.unwrap()[..], b"x");
+        assert_eq!(&get_claim(&s, "claims/1/b.zst").await.unwrap()[..], b"x");
         for d in [Durability::Object, Durability::Off] {
             let s = open_with(dir.path().to_str().unwrap(), d).unwrap();
             assert!(s.group.is_none());

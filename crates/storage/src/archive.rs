@@ -466,6 +466,12 @@ impl Archive {
         let bytes = if !r.raw_zstd.is_empty() {
             Bytes::from(r.raw_zstd.clone())
         } else if !r.raw_key.is_empty() {
+            if !crawlq_runtime::store::is_claim_key(&r.raw_key) {
+                return Err(StorageError::BadMessage(format!(
+                    "raw_key `{}` is not a claim-check key",
+                    crawlq_runtime::clip(&r.raw_key, 200)
+                )));
+            }
             match crawlq_runtime::store::get_claim(&self.store, &r.raw_key).await {
                 Ok(b) => b,
                 Err(object_store::Error::NotFound { .. }) => {
@@ -756,7 +762,8 @@ fn validate(r: &SnapshotRecord) -> Result<(), StorageError> {
     if r.host.is_empty() {
         return Err(StorageError::Incomplete("host"));
     }
-    if r.content_sha256.len() < 16 {
+    // Hex only: it names objects and is sliced by byte offset.
+    if r.content_sha256.len() < 16 || !r.content_sha256.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(StorageError::Incomplete("content_sha256"));
     }
     Ok(())
@@ -784,6 +791,25 @@ mod tests {
             key: format!("v{n}"),
             change_key: change_key(&r.title, &r.text),
         }
+    }
+
+    #[test]
+    fn records_with_unusable_ids_or_hashes_are_refused() {
+        let mut r = SnapshotRecord {
+            id: "0123456789abcdef".into(),
+            url: "https://a.com/x".into(),
+            host: "a.com".into(),
+            content_sha256: "é".repeat(32),
+            ..Default::default()
+        };
+        assert!(matches!(
+            validate(&r),
+            Err(StorageError::Incomplete("content_sha256"))
+        ));
+        r.content_sha256 = "ab".repeat(32);
+        assert!(validate(&r).is_ok());
+        r.id = "../../etc/passwd".into();
+        assert!(matches!(validate(&r), Err(StorageError::Incomplete("id"))));
     }
 
     #[test]
