@@ -363,6 +363,10 @@ fn build_record(page: Page<'_>, meta: Meta, cleaned: Cleaned) -> SnapshotRecord 
         raw_key: String::new(),
         raw_zstd: Vec::new(),
         revisit: false,
+        claimed_canonical: meta
+            .claimed_canonical
+            .map(|u| crawlq_record::canonical_url(&u))
+            .unwrap_or_default(),
     }
 }
 

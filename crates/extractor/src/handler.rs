@@ -207,7 +207,11 @@ impl ExtractHandler {
                 m::page("feed");
                 let mut pending = Vec::new();
                 for entry in entries {
-                    if self.feed_content && !entry.content_html.trim().is_empty() {
+                    // A feed may carry full articles of its own site only:
+                    // an item claiming another site's URL is fetched there.
+                    let own_site =
+                        Url::parse(&entry.url).is_ok_and(|u| crate::metadata::same_site(&u, url));
+                    if self.feed_content && own_site && !entry.content_html.trim().is_empty() {
                         if let Some(record) = self.feed_record(&entry, page.fetched_at) {
                             out.push(self.publish_record(record, page, &[], None)?);
                             continue;

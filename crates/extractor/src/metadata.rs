@@ -18,6 +18,9 @@ pub struct Meta {
     pub title: String,
     /// Canonical URL, absolute http(s).
     pub canonical: Option<Url>,
+    /// The canonical URL the page claims, when it is not on the page's own
+    /// site and so was not taken as its identity.
+    pub claimed_canonical: Option<Url>,
     /// Publication time (Unix ms) and its source.
     pub published: Option<(i64, DateSource)>,
     /// Modification time (Unix ms).
@@ -169,6 +172,7 @@ pub fn extract(doc: &Html, final_url: &Url, now_ms: i64) -> Meta {
     Meta {
         title: page.title(&site_name),
         canonical: page.canonical(),
+        claimed_canonical: page.claimed_canonical(),
         published: page.published(),
         modified: page.modified(),
         authors: page.authors(),
@@ -262,13 +266,29 @@ impl Sources<'_> {
             .filter(|u| matches!(u.scheme(), "http" | "https"))
     }
 
-    fn canonical(&self) -> Option<Url> {
+    /// Canonical and og:url candidates, resolved, in the order trusted; a
+    /// home-page canonical on an article is a site bug and is skipped.
+    fn canonical_candidates(&self) -> impl Iterator<Item = Url> + '_ {
         self.doc
             .select(&sel().canonical)
             .filter_map(|e| e.value().attr("href"))
             .chain(self.m("og:url"))
             .filter_map(|raw| self.resolve(raw))
-            .find(|u| !(u.path() == "/" && self.final_url.path() != "/"))
+            .filter(|u| !(u.path() == "/" && self.final_url.path() != "/"))
+    }
+
+    /// The record's identity: the first candidate on the page's own site. A
+    /// page may not file itself as another site's article.
+    fn canonical(&self) -> Option<Url> {
+        self.canonical_candidates()
+            .find(|u| same_site(u, self.final_url))
+    }
+
+    /// The first candidate, when it is on another site.
+    fn claimed_canonical(&self) -> Option<Url> {
+        self.canonical_candidates()
+            .next()
+            .filter(|u| !same_site(u, self.final_url))
     }
 
     fn acceptable(&self, ms: i64) -> bool {
@@ -423,6 +443,32 @@ impl Sources<'_> {
     }
 }
 
+/// Are two URLs on the same site: the same registrable domain (by the
+/// public suffix list: `www.bbc.co.uk` and `news.bbc.co.uk` are, `a.github.io`
+/// and `b.github.io` are not), or the same host where there is none (an IP
+/// address, `localhost`)?
+pub fn same_site(a: &Url, b: &Url) -> bool {
+    let (Some(ha), Some(hb)) = (a.host_str(), b.host_str()) else {
+        return false;
+    };
+    let (ha, hb) = (ha.to_ascii_lowercase(), hb.to_ascii_lowercase());
+    if ha == hb {
+        return true;
+    }
+    let site = |h: &str| {
+        matches!(
+            Url::parse(&format!("http://{h}/")).ok()?.host()?,
+            url::Host::Domain(_)
+        )
+        .then(|| psl::domain_str(h).map(str::to_string))
+        .flatten()
+    };
+    match (site(&ha), site(&hb)) {
+        (Some(sa), Some(sb)) => sa == sb,
+        _ => false,
+    }
+}
+
 /// A date an element carries: its `content` or `datetime`, else its text.
 fn element_date(e: ElementRef<'_>) -> Option<String> {
     let v = e.value();
@@ -493,6 +539,52 @@ mod tests {
         assert_eq!(m.title, "H1 title");
         let m = meta("<title>A long document title - Example News</title>");
         assert_eq!(m.title, "A long document title");
+    }
+
+    #[test]
+    fn a_canonical_on_another_site_is_not_the_identity() {
+        let page = Url::parse("https://evil.example.org/news/1").unwrap();
+        let html = r#"<html><head><link rel="canonical" href="https://www.bbc.com/zhongwen/simp/world-67345678"></head><body></body></html>"#;
+        let m = extract(&Html::parse_document(html), &page, 0);
+        assert!(m.canonical.is_none(), "{:?}", m.canonical);
+        assert_eq!(
+            m.claimed_canonical.unwrap().as_str(),
+            "https://www.bbc.com/zhongwen/simp/world-67345678"
+        );
+        let page = Url::parse("https://news.bbc.co.uk/a").unwrap();
+        let html = r#"<html><head><link rel="canonical" href="https://www.bbc.co.uk/news/a"></head></html>"#;
+        let m = extract(&Html::parse_document(html), &page, 0);
+        assert_eq!(
+            m.canonical.unwrap().as_str(),
+            "https://www.bbc.co.uk/news/a"
+        );
+        assert!(m.claimed_canonical.is_none());
+    }
+
+    #[test]
+    fn sites_are_registrable_domains() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(same_site(
+            &u("https://www.rfi.fr/cn/x"),
+            &u("https://rfi.fr/y")
+        ));
+        assert!(same_site(
+            &u("https://a.news.bbc.co.uk/"),
+            &u("https://www.bbc.co.uk/")
+        ));
+        assert!(!same_site(
+            &u("https://a.github.io/"),
+            &u("https://b.github.io/")
+        ));
+        assert!(!same_site(
+            &u("https://bbc.co.uk.evil.com/"),
+            &u("https://bbc.co.uk/")
+        ));
+        assert!(same_site(
+            &u("http://127.0.0.1:8080/a"),
+            &u("http://127.0.0.1:9090/b")
+        ));
+        assert!(!same_site(&u("http://127.0.0.1/"), &u("http://127.0.0.2/")));
     }
 
     #[test]

@@ -29,5 +29,6 @@ pub fn to_json(r: &SnapshotRecord) -> serde_json::Value {
         "links": r.links,
         "extractor_version": r.extractor_version,
         "raw_key": r.raw_key,
+        "claimed_canonical": r.claimed_canonical,
     })
 }
