@@ -29,6 +29,13 @@ pub struct Config {
     /// and claim checks are inflated to it at most).
     #[arg(long = "max-body", env = "CRAWLQ_MAX_BODY", default_value_t = 10 * 1024 * 1024)]
     pub max_body: u64,
+    /// Most items taken from one feed (sitemaps: the protocol's 50,000).
+    #[arg(
+        long = "max-feed-entries",
+        env = "CRAWLQ_MAX_FEED_ENTRIES",
+        default_value_t = 1000
+    )]
+    pub max_feed_entries: usize,
     /// Time budget for parsing and extracting one page.
     #[arg(long = "extract-timeout", env = "CRAWLQ_EXTRACT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub extract_timeout: Duration,

@@ -35,6 +35,9 @@ pub enum ExtractError {
         #[source]
         source: object_store::Error,
     },
+    /// A sitemap index nested deeper than any real site's.
+    #[error("sitemap index nested {0} deep; the limit is {limit}", limit = crate::handler::MAX_SITEMAP_NESTING)]
+    TooDeep(u32),
     /// The extractor panicked on this page: a bug, reported as such.
     #[error("extractor bug: panicked on this page: {0}")]
     Panicked(String),
@@ -65,6 +68,7 @@ impl Classify for ExtractError {
             ExtractError::BadFeed(_) => "bad_feed",
             ExtractError::ClaimCheck { .. } => "claim_check_unavailable",
             ExtractError::Panicked(_) => "extractor_panic",
+            ExtractError::TooDeep(_) => "sitemap_too_deep",
             ExtractError::TooLarge(_) => "too_large",
             ExtractError::Rules(_) => "bad_rules",
         }

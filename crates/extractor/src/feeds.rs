@@ -33,8 +33,26 @@ pub enum Discovery {
     SitemapIndex(Vec<Entry>),
 }
 
-/// Largest decompressed sitemap read (the sitemap protocol allows 50 MB).
-const MAX_SITEMAP: u64 = 50 * 1024 * 1024;
+/// Most entries taken from one sitemap (the sitemap protocol's limit).
+pub const MAX_SITEMAP_ENTRIES: usize = 50_000;
+
+/// Bounds on what one feed or sitemap may expand into.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest body, decompressed (the crawler's body cap).
+    pub max_bytes: u64,
+    /// Most entries taken from one feed.
+    pub max_feed_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_bytes: 10 * 1024 * 1024,
+            max_feed_entries: 1000,
+        }
+    }
+}
 
 /// What kind of document a body looks like, from its type and first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,17 +88,27 @@ pub fn sniff(body: &[u8], content_type: &str) -> Kind {
     Kind::Other
 }
 
-/// Parses a feed or sitemap; `base` resolves relative links.
-pub fn parse(body: &[u8], kind: Kind, base: &url::Url) -> Result<Discovery, ExtractError> {
+/// Parses a feed or sitemap within `limits`; `base` resolves relative
+/// links. A gzip body that inflates past the body cap is refused; entries
+/// past a list's cap are left out.
+pub fn parse(
+    body: &[u8],
+    kind: Kind,
+    base: &url::Url,
+    limits: Limits,
+) -> Result<Discovery, ExtractError> {
     match kind {
-        Kind::Feed => parse_feed(body, base),
+        Kind::Feed => parse_feed(body, base, limits.max_feed_entries),
         Kind::Sitemap => {
             if body.starts_with(&[0x1f, 0x8b]) {
                 let mut out = Vec::new();
                 flate2::read::GzDecoder::new(body)
-                    .take(MAX_SITEMAP)
+                    .take(limits.max_bytes + 1)
                     .read_to_end(&mut out)
                     .map_err(|e| ExtractError::BadFeed(format!("gzip: {e}")))?;
+                if out.len() as u64 > limits.max_bytes {
+                    return Err(ExtractError::TooLarge(out.len()));
+                }
                 parse_sitemap(&out, base)
             } else {
                 parse_sitemap(body, base)
@@ -90,7 +118,7 @@ pub fn parse(body: &[u8], kind: Kind, base: &url::Url) -> Result<Discovery, Extr
     }
 }
 
-fn parse_feed(body: &[u8], base: &url::Url) -> Result<Discovery, ExtractError> {
+fn parse_feed(body: &[u8], base: &url::Url, max_entries: usize) -> Result<Discovery, ExtractError> {
     let feed = feed_rs::parser::Builder::new()
         .base_uri(Some(base.as_str()))
         .build()
@@ -119,6 +147,7 @@ fn parse_feed(body: &[u8], base: &url::Url) -> Result<Discovery, ExtractError> {
                 content_html: e.content.and_then(|c| c.body).unwrap_or_default(),
             })
         })
+        .take(max_entries)
         .collect();
     Ok(Discovery::Feed(entries))
 }
@@ -168,6 +197,10 @@ fn parse_sitemap(body: &[u8], base: &url::Url) -> Result<Discovery, ExtractError
                 if matches!(name.as_str(), "url" | "sitemap") {
                     if let Some(entry) = current.take().filter(|e| !e.url.is_empty()) {
                         entries.push(entry);
+                    }
+                    if entries.len() >= MAX_SITEMAP_ENTRIES {
+                        tracing::warn!(base = %base, "sitemap lists more than {MAX_SITEMAP_ENTRIES} entries; the rest are left out");
+                        break;
                     }
                 }
                 field.clear();
@@ -225,7 +258,9 @@ mod tests {
             <content:encoded xmlns:content="http://purl.org/rss/1.0/modules/content/"><![CDATA[<p>full</p>]]></content:encoded></item>
             <item><title>two</title><link>/a/2</link></item></channel></rss>"#;
         assert_eq!(sniff(rss.as_bytes(), "application/xml"), Kind::Feed);
-        let Discovery::Feed(items) = parse(rss.as_bytes(), Kind::Feed, &base()).unwrap() else {
+        let Discovery::Feed(items) =
+            parse(rss.as_bytes(), Kind::Feed, &base(), Limits::default()).unwrap()
+        else {
             panic!()
         };
         assert_eq!(items.len(), 2);
@@ -240,15 +275,21 @@ mod tests {
     fn atom_and_json_feed() {
         let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>x</id><updated>2023-11-09T11:45:01Z</updated>
             <entry><title>A</title><id>urn:1</id><link href="https://news.example.com/a/3"/><updated>2023-11-09T11:45:01Z</updated></entry></feed>"#;
-        let Discovery::Feed(items) =
-            parse(atom.as_bytes(), sniff(atom.as_bytes(), ""), &base()).unwrap()
-        else {
+        let Discovery::Feed(items) = parse(
+            atom.as_bytes(),
+            sniff(atom.as_bytes(), ""),
+            &base(),
+            Limits::default(),
+        )
+        .unwrap() else {
             panic!()
         };
         assert_eq!(items[0].url, "https://news.example.com/a/3");
         let json = r#"{"version":"https://jsonfeed.org/version/1.1","title":"t","items":[{"id":"1","url":"https://news.example.com/a/4","title":"J"}]}"#;
         assert_eq!(sniff(json.as_bytes(), "application/feed+json"), Kind::Feed);
-        let Discovery::Feed(items) = parse(json.as_bytes(), Kind::Feed, &base()).unwrap() else {
+        let Discovery::Feed(items) =
+            parse(json.as_bytes(), Kind::Feed, &base(), Limits::default()).unwrap()
+        else {
             panic!()
         };
         assert_eq!(items[0].url, "https://news.example.com/a/4");
@@ -259,9 +300,13 @@ mod tests {
         let sm = r#"<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">
             <url><loc>https://news.example.com/a/1</loc><news:news><news:publication_date>2023-11-09T11:45:01Z</news:publication_date><news:title>N &amp; M</news:title></news:news></url>
             <url><loc>https://news.example.com/a/2</loc><lastmod>2023-11-09</lastmod></url></urlset>"#;
-        let Discovery::Sitemap(e) =
-            parse(sm.as_bytes(), sniff(sm.as_bytes(), "text/xml"), &base()).unwrap()
-        else {
+        let Discovery::Sitemap(e) = parse(
+            sm.as_bytes(),
+            sniff(sm.as_bytes(), "text/xml"),
+            &base(),
+            Limits::default(),
+        )
+        .unwrap() else {
             panic!()
         };
         assert_eq!(e.len(), 2);
@@ -270,7 +315,8 @@ mod tests {
             ("N & M", 1_699_530_301_000)
         );
         let idx = r#"<sitemapindex><sitemap><loc>https://news.example.com/s1.xml</loc></sitemap></sitemapindex>"#;
-        let Discovery::SitemapIndex(e) = parse(idx.as_bytes(), Kind::Sitemap, &base()).unwrap()
+        let Discovery::SitemapIndex(e) =
+            parse(idx.as_bytes(), Kind::Sitemap, &base(), Limits::default()).unwrap()
         else {
             panic!()
         };
@@ -281,20 +327,71 @@ mod tests {
         let gz = gz.finish().unwrap();
         assert_eq!(sniff(&gz, "application/octet-stream"), Kind::Sitemap);
         assert!(
-            matches!(parse(&gz, Kind::Sitemap, &base()).unwrap(), Discovery::Sitemap(e) if e.len() == 2)
+            matches!(parse(&gz, Kind::Sitemap, &base(), Limits::default()).unwrap(), Discovery::Sitemap(e) if e.len() == 2)
         );
+    }
+
+    #[test]
+    fn lists_are_capped_and_gzip_is_inflated_to_the_body_cap_only() {
+        use std::io::Write;
+        let mut sm = String::from("<urlset>");
+        for i in 0..(MAX_SITEMAP_ENTRIES + 10) {
+            sm.push_str(&format!(
+                "<url><loc>https://news.example.com/a/{i}</loc></url>"
+            ));
+        }
+        sm.push_str("</urlset>");
+        let limits = Limits {
+            max_bytes: 64 << 20,
+            max_feed_entries: 5,
+        };
+        let Discovery::Sitemap(e) = parse(sm.as_bytes(), Kind::Sitemap, &base(), limits).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(e.len(), MAX_SITEMAP_ENTRIES);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(sm.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        let small = Limits {
+            max_bytes: 1 << 20,
+            max_feed_entries: 5,
+        };
+        assert!(matches!(
+            parse(&gz, Kind::Sitemap, &base(), small),
+            Err(ExtractError::TooLarge(_))
+        ));
+        let mut rss = String::from("<rss version=\"2.0\"><channel><title>t</title>");
+        for i in 0..20 {
+            rss.push_str(&format!(
+                "<item><link>https://news.example.com/n/{i}</link></item>"
+            ));
+        }
+        rss.push_str("</channel></rss>");
+        let Discovery::Feed(items) = parse(rss.as_bytes(), Kind::Feed, &base(), small).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(items.len(), 5);
     }
 
     #[test]
     fn garbage_is_an_error() {
         assert!(
-            parse(b"<rss><channel><item>", Kind::Feed, &base()).is_err()
-                || matches!(parse(b"<rss><channel><item>", Kind::Feed, &base()), Ok(Discovery::Feed(v)) if v.is_empty())
+            parse(
+                b"<rss><channel><item>",
+                Kind::Feed,
+                &base(),
+                Limits::default()
+            )
+            .is_err()
+                || matches!(parse(b"<rss><channel><item>", Kind::Feed, &base(), Limits::default()), Ok(Discovery::Feed(v)) if v.is_empty())
         );
         assert!(parse(
             b"<urlset><url><loc>x</loc></urlset>",
             Kind::Sitemap,
-            &base()
+            &base(),
+            Limits::default()
         )
         .is_err());
     }

@@ -25,6 +25,9 @@ use crate::extract::{Extracted, Extractor, Page};
 use crate::feeds::{self, Discovery, Entry, Kind};
 use crate::metrics as m;
 
+/// Sitemap indexes followed, nested, before a chain is refused.
+pub const MAX_SITEMAP_NESTING: u32 = 4;
+
 /// Turns fetched pages into records and requests.
 pub struct ExtractHandler {
     extractor: Arc<Extractor>,
@@ -35,6 +38,7 @@ pub struct ExtractHandler {
     timeout: Duration,
     max_payload: usize,
     max_body: usize,
+    limits: feeds::Limits,
     parsers: Arc<Semaphore>,
 }
 
@@ -57,6 +61,10 @@ impl ExtractHandler {
             timeout: config.extract_timeout,
             max_payload,
             max_body: usize::try_from(config.max_body).unwrap_or(usize::MAX),
+            limits: feeds::Limits {
+                max_bytes: config.max_body,
+                max_feed_entries: config.max_feed_entries,
+            },
             parsers: Arc::new(Semaphore::new(cores)),
         }
     }
@@ -141,6 +149,8 @@ impl ExtractHandler {
                 force: parent.force && kind != UrlKind::Sitemap,
                 url: e.url,
                 revisit: None,
+                // Every index level counts, so a chain of indexes ends.
+                sitemap_nesting: parent.sitemap_nesting + u32::from(same_depth),
             })
             .collect()
     }
@@ -200,7 +210,7 @@ impl ExtractHandler {
         kind: Kind,
         url: &Url,
     ) -> Result<Vec<Outgoing>, ExtractError> {
-        let discovery = feeds::parse(body, kind, url)?;
+        let discovery = feeds::parse(body, kind, url, self.limits)?;
         let mut out = Vec::new();
         match discovery {
             Discovery::Feed(entries) => {
@@ -238,6 +248,9 @@ impl ExtractHandler {
                     Origin::Sitemap,
                     false,
                 )));
+            }
+            Discovery::SitemapIndex(_) if req.sitemap_nesting >= MAX_SITEMAP_NESTING => {
+                return Err(ExtractError::TooDeep(req.sitemap_nesting + 1));
             }
             Discovery::SitemapIndex(entries) => {
                 m::page("sitemap");

@@ -364,3 +364,66 @@ async fn internal_messages_cannot_inflate_past_the_cap_or_name_other_objects() {
     );
     running.stop().await;
 }
+
+/// A chain of sitemap indexes ends: every index level counts toward a
+/// limit, and `force` is not passed down to the sitemaps an index lists.
+#[tokio::test]
+async fn sitemap_index_chains_end_and_do_not_inherit_force() {
+    let running = Running::start(&["--max-deliveries=1"]).await;
+    let (js, prefix) = (running.js.clone(), running.prefix.clone());
+    let subject = format!("{prefix}.fetched");
+    let index = r#"<?xml version="1.0"?><sitemapindex><sitemap><loc>https://news.example.com/next.xml</loc></sitemap></sitemapindex>"#;
+    let mut top = fetched(
+        "https://news.example.com/index.xml",
+        "application/xml",
+        index.as_bytes(),
+        UrlKind::Sitemap,
+    );
+    top.request.as_mut().unwrap().force = true;
+    js.publish(subject.clone(), top.encode_to_vec().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let mut deep = fetched(
+        "https://news.example.com/deep.xml",
+        "application/xml",
+        index.as_bytes(),
+        UrlKind::Sitemap,
+    );
+    deep.request.as_mut().unwrap().sitemap_nesting = crawlq_extractor::handler::MAX_SITEMAP_NESTING;
+    js.publish(subject, deep.encode_to_vec().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let up = prefix.to_uppercase();
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            !read_stream(&js, &format!("{up}_URLS")).await.is_empty()
+                && !read_stream(&js, &format!("{up}_DLQ")).await.is_empty()
+        })
+        .await
+    );
+    let child = CrawlRequest::decode(
+        read_stream(&js, &format!("{up}_URLS")).await[0]
+            .payload
+            .as_slice(),
+    )
+    .unwrap();
+    assert_eq!(child.url, "https://news.example.com/next.xml");
+    assert_eq!(child.sitemap_nesting, 1);
+    assert!(
+        !child.force,
+        "force is not inherited by an index's sitemaps"
+    );
+    let letter = DeadLetter::decode(
+        read_stream(&js, &format!("{up}_DLQ")).await[0]
+            .payload
+            .as_slice(),
+    )
+    .unwrap();
+    assert_eq!(letter.reason, "sitemap_too_deep", "{}", letter.error);
+    running.stop().await;
+}
