@@ -108,6 +108,9 @@ impl Fetcher {
             .user_agent(user_agent)
             .default_headers(headers)
             .redirect(reqwest::redirect::Policy::none())
+            // No system proxy (HTTP_PROXY and friends): a proxy resolves
+            // names itself, out of the guard's sight.
+            .no_proxy()
             .connect_timeout(limits.connect_timeout)
             .read_timeout(limits.deadline)
             .dns_resolver(Arc::new(GuardedResolver {

@@ -58,9 +58,33 @@ pub fn clip(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// `s` with control characters escaped (`\u{1b}`), for logs and terminal
+/// output: a submitted URL or a page's text must not move the cursor,
+/// recolour the terminal or forge a log line.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("plain url"), "plain url");
+        assert_eq!(printable("a\x1b[31mred\nnext"), "a\\u{1b}[31mred\\u{a}next");
+    }
 
     #[test]
     fn clip_cuts_at_char_boundaries() {

@@ -311,7 +311,7 @@ impl<H: Handler> Job<'_, H> {
             );
         match publish_all(self.js, vec![out]).await {
             Ok(_) => {
-                tracing::warn!(stage, reason, url = %described.url, error, "dead-lettered");
+                tracing::warn!(stage, reason, url = %crate::printable(&described.url), error = %crate::printable(error), "dead-lettered");
                 metrics::counter!(m::WORKER_DEAD_LETTERS, "stage" => stage, "reason" => reason)
                     .increment(1);
                 metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => "dead_letter")

@@ -48,14 +48,39 @@ impl StorageError {
     /// The store itself failed (unreachable, 5xx after the client's own
     /// retries), as opposed to refusing this one request.
     pub fn is_outage(&self) -> bool {
-        matches!(
-            self,
+        match self {
             StorageError::Store {
-                source: object_store::Error::Generic { .. },
+                source: source @ object_store::Error::Generic { .. },
                 ..
-            }
-        )
+            } => !refuses_this_object(source),
+            _ => false,
+        }
     }
+}
+
+/// Does the store refuse this one object (a name too long, an invalid
+/// name, a permission on one path), rather than fail as a whole (a full or
+/// read-only disk, a network failure)? Only the second pauses the stage;
+/// the first is permanent for the message.
+fn refuses_this_object(e: &object_store::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.raw_os_error(),
+                Some(
+                    libc::ENAMETOOLONG
+                        | libc::EINVAL
+                        | libc::EACCES
+                        | libc::EPERM
+                        | libc::EISDIR
+                        | libc::ENOTDIR
+                )
+            );
+        }
+        cause = c.source();
+    }
+    false
 }
 
 impl Classify for StorageError {
@@ -65,6 +90,9 @@ impl Classify for StorageError {
             | StorageError::Incomplete(_)
             | StorageError::Conflict(_)
             | StorageError::Damaged { .. } => Disposition::Permanent,
+            StorageError::Store { source, .. } if refuses_this_object(source) => {
+                Disposition::Permanent
+            }
             StorageError::List(e) if matches!(**e, crate::lists::ListError::Damaged { .. }) => {
                 Disposition::Permanent
             }
@@ -76,6 +104,7 @@ impl Classify for StorageError {
         match self {
             StorageError::BadMessage(_) => "bad_message",
             StorageError::Incomplete(_) => "incomplete_record",
+            StorageError::Store { source, .. } if refuses_this_object(source) => "store_refused",
             StorageError::Store { .. } => "store_error",
             StorageError::Conflict(_) => "version_conflict",
             StorageError::List(e) if matches!(**e, crate::lists::ListError::Damaged { .. }) => {
@@ -84,6 +113,35 @@ impl Classify for StorageError {
             StorageError::List(_) => "index_error",
             StorageError::Damaged { .. } => "damaged_archive",
             StorageError::Contended(_) => "contended",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(errno: i32) -> StorageError {
+        StorageError::Store {
+            op: "put",
+            key: "k".into(),
+            source: object_store::Error::Generic {
+                store: "LocalFileSystem",
+                source: Box::new(std::io::Error::from_raw_os_error(errno)),
+            },
+        }
+    }
+
+    #[test]
+    fn one_refused_object_is_permanent_a_full_disk_is_an_outage() {
+        let long = local(libc::ENAMETOOLONG);
+        assert_eq!(long.disposition(), Disposition::Permanent);
+        assert_eq!(long.reason(), "store_refused");
+        assert!(!long.is_outage(), "one bad name must not pause the stage");
+        for errno in [libc::ENOSPC, libc::EROFS, libc::EDQUOT] {
+            let e = local(errno);
+            assert!(e.is_outage(), "{errno}");
+            assert_eq!(e.disposition(), Disposition::Retry(None));
         }
     }
 }

@@ -9,7 +9,7 @@
 //! - `changes/{YYYY-MM-DD}.md`, `changes/feed.atom`: edits, removals and
 //!   restorations found by the watch.
 
-/// A host name made safe as one path segment.
+/// A host name made safe as one path segment, at most 253 bytes.
 pub fn host_segment(host: &str) -> String {
     let h: String = host
         .chars()
@@ -23,11 +23,23 @@ pub fn host_segment(host: &str) -> String {
         .collect();
     let h = h.trim_matches('.').to_string();
     if h.is_empty() {
-        "_".into()
-    } else {
-        h
+        return "_".into();
     }
+    // Bounded, so no host makes a key the file system refuses: a host
+    // longer than DNS allows, or with an over-long label, keeps a prefix
+    // and a hash of the whole.
+    if h.len() > MAX_HOST || h.split('.').any(|label| label.len() > 63) {
+        let prefix: String = h.chars().take(48).collect();
+        return format!(
+            "{prefix}-{}",
+            &crawlq_record::sha256_hex(h.as_bytes())[..16]
+        );
+    }
+    h
 }
+
+/// Longest host segment kept as it is (DNS names stop at 253).
+const MAX_HOST: usize = 253;
 
 /// `articles/{host}/{id}.md`
 pub fn latest_md(host: &str, id: &str) -> String {
@@ -81,6 +93,19 @@ pub fn changes_feed() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_hosts_are_bounded_by_a_hash() {
+        let label = "a".repeat(300);
+        let h = host_segment(&format!("{label}.example.com"));
+        assert!(h.len() <= 70, "{h}");
+        assert_ne!(
+            h,
+            host_segment(&format!("{label}b.example.com")),
+            "distinct hosts stay distinct"
+        );
+        assert_eq!(host_segment("www.rfi.fr"), "www.rfi.fr");
+    }
 
     #[test]
     fn keys() {

@@ -7,9 +7,10 @@
 use std::time::Duration;
 
 use crawlq_runtime::http::Readiness;
-use crawlq_runtime::store::Store;
+use crawlq_runtime::store::{Store, StoreKind};
 use crawlq_runtime::{Runtime, Stage};
 use object_store::path::Path;
+use object_store::ObjectStoreExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::archive::Archive;
@@ -62,13 +63,35 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Lists one key to prove the store answers and accepts our credentials.
+/// Proves the store answers and accepts our credentials by listing one
+/// key; a local folder must also take a small write (and its delete), so a
+/// full or read-only disk makes the stage not ready instead of turning
+/// the backlog into dead letters. (Remote stores are only listed: the
+/// production S3 user may not delete.)
 pub async fn probe(store: &Store) -> Result<(), String> {
     use futures::StreamExt;
-    let mut listing = store.inner.list(Some(&Path::from("articles")));
-    match tokio::time::timeout(Duration::from_secs(10), listing.next()).await {
-        Ok(None) | Ok(Some(Ok(_))) => Ok(()),
-        Ok(Some(Err(e))) => Err(e.to_string()),
+    let answer = async {
+        let mut listing = store.inner.list(Some(&Path::from("articles")));
+        if let Some(Err(e)) = listing.next().await {
+            return Err(e.to_string());
+        }
+        if store.kind == StoreKind::Local {
+            let key = Path::from(format!(".crawlq/probe-{}", std::process::id()));
+            store
+                .inner
+                .put(&key, bytes::Bytes::from_static(b"probe").into())
+                .await
+                .map_err(|e| format!("cannot write: {e}"))?;
+            store
+                .inner
+                .delete(&key)
+                .await
+                .map_err(|e| format!("cannot delete: {e}"))?;
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(Duration::from_secs(10), answer).await {
+        Ok(result) => result,
         Err(_) => Err("no answer within 10 s".into()),
     }
 }

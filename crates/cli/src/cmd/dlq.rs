@@ -77,10 +77,13 @@ pub async fn dlq(args: DlqArgs) -> anyhow::Result<()> {
             );
         } else {
             let err: String = d.error.chars().take(80).collect();
-            println!(
+            crate::cmd::out(&format!(
                 "{seq:>7}  {:<9} {:<26} {}  {}",
-                d.stage, d.reason, d.url, err
-            );
+                d.stage,
+                d.reason,
+                crawlq_runtime::printable(&d.url),
+                crawlq_runtime::printable(&err)
+            ));
         }
     }
     if !json_out {
