@@ -29,6 +29,12 @@ pub enum CrawlError {
     /// A redirect to something that is not an http(s) URL.
     #[error("bad redirect: {0}")]
     BadRedirect(String),
+    /// The host name does not resolve.
+    #[error("{0}")]
+    Unresolved(String),
+    /// The body's Content-Encoding does not decode.
+    #[error("body does not decode: {0}")]
+    BadEncoding(String),
     /// The connection was not made within the connect timeout.
     #[error("no connection within the connect timeout of {0:?}")]
     ConnectTimeout(Duration),
@@ -114,9 +120,12 @@ impl Classify for CrawlError {
         use CrawlError::*;
         match self {
             RobotsUnavailable(_) => Disposition::Retry(Some(Duration::from_secs(60))),
-            Deadline(_) | ConnectTimeout(_) | Network { .. } | Infra { .. } | Conflict(_) => {
-                Disposition::Retry(None)
-            }
+            Deadline(_)
+            | ConnectTimeout(_)
+            | Network { .. }
+            | Infra { .. }
+            | Conflict(_)
+            | Unresolved(_) => Disposition::Retry(None),
             ServerError { after, .. } => Disposition::Retry(*after),
             Deferred(d) => Disposition::Defer(*d),
             InvalidUrl(..)
@@ -125,6 +134,7 @@ impl Classify for CrawlError {
             | BlockedAddress(_)
             | Redirects(_)
             | BadRedirect(_)
+            | BadEncoding(_)
             | TooLarge(_)
             | UnsupportedContentType(_)
             | NotFound(_)
@@ -142,6 +152,8 @@ impl Classify for CrawlError {
             BlockedAddress(_) => "blocked_address",
             Redirects(_) => "too_many_redirects",
             BadRedirect(_) => "bad_redirect",
+            Unresolved(_) => "dns_failure",
+            BadEncoding(_) => "bad_encoding",
             ConnectTimeout(_) => "connect_timeout",
             TooLarge(_) => "too_large",
             UnsupportedContentType(_) => "unsupported_content_type",

@@ -290,6 +290,14 @@ impl Fetcher {
         if let Some(b) = ssrf::find_blocked(&e) {
             return CrawlError::BlockedAddress(b.to_string());
         }
+        if let Some(u) = ssrf::find_unresolved(&e) {
+            return CrawlError::Unresolved(u.to_string());
+        }
+        if e.is_decode() {
+            // A body that does not decode (bad gzip, brotli, zstd) will not
+            // decode next time either.
+            return CrawlError::BadEncoding(e.to_string());
+        }
         if e.is_timeout() {
             return if e.is_connect() {
                 CrawlError::ConnectTimeout(self.limits.connect_timeout)

@@ -149,6 +149,9 @@ impl RobotsCache {
             }),
             Ok((status, _)) => Err(CrawlError::RobotsUnavailable(format!("http {status}"))),
             Err(CrawlError::BlockedAddress(a)) => Err(CrawlError::BlockedAddress(a)),
+            // The site itself is out of reach: that, not robots.txt, is
+            // the reason the page cannot be fetched.
+            Err(e @ CrawlError::Unresolved(_)) => Err(e),
             Err(e) => Err(CrawlError::RobotsUnavailable(e.to_string())),
         }
     }

@@ -100,8 +100,14 @@ impl Resolve for GuardedResolver {
         let guard = self.guard.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let looked_up = tokio::net::lookup_host((host.clone(), 0)).await;
+            let addrs: Vec<SocketAddr> = match looked_up {
+                Ok(addrs) => addrs.collect(),
+                Err(source) => {
+                    return Err(Box::new(Unresolved { host, source })
+                        as Box<dyn std::error::Error + Send + Sync>)
+                }
+            };
             if let Some(bad) = addrs.iter().find(|a| !guard.allows(a.ip())) {
                 return Err(Box::new(Blocked {
                     host,
@@ -113,6 +119,39 @@ impl Resolve for GuardedResolver {
             Ok(addrs)
         })
     }
+}
+
+/// A host name that does not resolve.
+#[derive(Debug)]
+pub struct Unresolved {
+    /// The name.
+    pub host: String,
+    /// The resolver's error.
+    pub source: std::io::Error,
+}
+
+impl std::fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot resolve {}: {}", self.host, self.source)
+    }
+}
+
+impl std::error::Error for Unresolved {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// The [`Unresolved`] behind a client error, if any.
+pub fn find_unresolved<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Unresolved> {
+    let mut cause = Some(err);
+    while let Some(c) = cause {
+        if let Some(u) = c.downcast_ref::<Unresolved>() {
+            return Some(u);
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// Checks a URL whose host is an IP literal (the resolver never sees those).

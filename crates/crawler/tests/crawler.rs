@@ -786,7 +786,9 @@ async fn hostile_servers_end_in_clear_reasons_with_bounded_memory() {
     c.submit(&site.url("/chunked-huge")).await;
     c.submit(&format!("http://127.0.0.1:{slow_port}/page"))
         .await;
-    let dead = c.wait_dead(4).await;
+    // A name that does not resolve says so, not "robots.txt unavailable".
+    c.submit("http://no-such-host.invalid/page").await;
+    let dead = c.wait_dead(5).await;
     let reason = |p: &str| {
         dead.iter()
             .find(|d| d.url.ends_with(p))
@@ -796,11 +798,12 @@ async fn hostile_servers_end_in_clear_reasons_with_bounded_memory() {
     assert_eq!(reason("/private/x"), "robots_disallowed");
     assert_eq!(reason("/declared-huge"), "too_large");
     assert_eq!(reason("/chunked-huge"), "too_large");
+    assert_eq!(reason("no-such-host.invalid/page"), "dns_failure");
     // The first request to the slowloris host is its robots.txt, which
     // never arrives: "try later", with the deadline as the cause.
     let slowloris = dead
         .iter()
-        .find(|d| d.url.ends_with("/page"))
+        .find(|d| d.url.ends_with(&format!(":{slow_port}/page")))
         .expect("slowloris dead-lettered");
     assert_eq!(slowloris.reason, "robots_unavailable");
     assert!(slowloris.error.contains("deadline"), "{}", slowloris.error);

@@ -32,20 +32,28 @@ pub fn decode(
     (text.into_owned(), encoding, source)
 }
 
-/// Picks the encoding without decoding.
+/// Picks the encoding without decoding. A declared UTF-8 that the body
+/// is not (a GBK page served as `charset=utf-8`) is a lie and is ignored:
+/// trusting it would archive the text as replacement characters.
 pub fn sniff(body: &[u8], content_type: Option<&str>) -> (&'static Encoding, CharsetSource) {
     if let Some((enc, _)) = Encoding::for_bom(body) {
         return (enc, CharsetSource::Bom);
     }
-    if let Some(enc) = content_type.and_then(charset_param).and_then(label) {
+    let utf8 = is_utf8(body);
+    let believable = |enc: &&'static Encoding| *enc != UTF_8 || utf8;
+    if let Some(enc) = content_type
+        .and_then(charset_param)
+        .and_then(label)
+        .filter(believable)
+    {
         return (enc, CharsetSource::Header);
     }
-    if let Some(enc) = meta_charset(&body[..body.len().min(4096)]) {
+    if let Some(enc) = meta_charset(&body[..body.len().min(4096)]).filter(believable) {
         return (enc, CharsetSource::Meta);
     }
     // Undeclared but valid UTF-8 is UTF-8: checking is far cheaper than
     // statistical detection, which is kept for legacy encodings.
-    if std::str::from_utf8(body).is_ok() {
+    if utf8 {
         return (UTF_8, CharsetSource::Detected);
     }
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
@@ -54,6 +62,15 @@ pub fn sniff(body: &[u8], content_type: Option<&str>) -> (&'static Encoding, Cha
         detector.guess(None, chardetng::Utf8Detection::Allow),
         CharsetSource::Detected,
     )
+}
+
+/// Is `body` UTF-8 (a sequence cut off at the very end, as by a body cap,
+/// still counts)?
+fn is_utf8(body: &[u8]) -> bool {
+    match std::str::from_utf8(body) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
+    }
 }
 
 /// Maps a label to an encoding. A declared UTF-16 in an ASCII-compatible
@@ -127,6 +144,25 @@ mod tests {
         format!(
             "<html><head>{charset_meta}<title>t</title></head><body><p>{body}</p></body></html>"
         )
+    }
+
+    #[test]
+    fn a_charset_lie_is_caught_by_the_body() {
+        let html = page("", ZH);
+        let (bytes, _, _) = encoding_rs::GBK.encode(&html);
+        let (text, enc, src) = decode(&bytes, Some("text/html; charset=utf-8"));
+        assert_eq!((enc, src), (encoding_rs::GBK, CharsetSource::Detected));
+        assert!(text.contains(ZH) && !text.contains('\u{fffd}'), "{text}");
+        // The same lie in a meta tag.
+        let html = page(r#"<meta charset="utf-8">"#, ZH);
+        let (bytes, _, _) = encoding_rs::GBK.encode(&html);
+        let (text, _, _) = decode(&bytes, Some("text/html"));
+        assert!(text.contains(ZH), "{text}");
+        // A true UTF-8 declaration, and a body cut mid-character, stay UTF-8.
+        let html = page("", ZH);
+        let cut = &html.as_bytes()[..html.len() - 30];
+        let (_, enc, src) = decode(&cut[..cut.len() - 1], Some("text/html; charset=utf-8"));
+        assert_eq!((enc, src), (UTF_8, CharsetSource::Header));
     }
 
     #[test]
