@@ -369,3 +369,61 @@ async fn submit_publishes_more_urls_than_the_clients_ack_window() {
     let stream = format!("{}_URLS", prefix.to_uppercase());
     assert_eq!(crawlq_e2e::stream_len(&js, &stream).await, 12_000);
 }
+
+/// `submit --wait` outlives a nats-server restart: it waits for the
+/// connection to come back and then for the pipeline, and ends with its
+/// summary; a wait that runs out of time exits non-zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_wait_outlives_a_nats_restart_and_fails_on_timeout() {
+    let site = HttpFixture::serve_with(sample_site::router).await;
+    let base = site.url("");
+    let mut nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let archive = tempfile::tempdir().unwrap();
+    let stack = Stack::start(
+        &nats,
+        &prefix,
+        archive.path().to_str().unwrap(),
+        &[("CRAWLQ_HOST_DELAY".into(), "300ms".into())],
+    );
+    for i in 0..stack.procs.len() {
+        assert!(stack.wait_ready(i, Duration::from_secs(30)).await);
+    }
+    let args = submit_args(&base);
+    let submit = tokio::process::Command::new(crawlq_e2e::binary())
+        .args(&args)
+        .envs(stack.env.iter().map(|(k, v)| (k, v)))
+        .output();
+    let waiting = tokio::spawn(submit);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    nats.kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    nats.restart().await;
+    let out = waiting.await.unwrap().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "{stdout}\n{stderr}\n{}",
+        stack.log_tail()
+    );
+    // Requests made during the outage either wait for the reconnection or
+    // fail and are retried ("lost NATS … waiting"); either way it goes on.
+    assert!(stdout.contains("summary"), "{stdout}");
+    assert!(stdout.contains(&format!("new {}", sample_site::ARTICLES)), "{stdout}\n{stderr}");
+
+    // Work that cannot finish in time: exit non-zero, after the summary.
+    let mut slow = submit_args(&base);
+    slow.retain(|a| !a.starts_with("--timeout"));
+    slow.push("--timeout=1s".into());
+    let out = tokio::process::Command::new(crawlq_e2e::binary())
+        .args(&slow)
+        .envs(stack.env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "a timed-out wait must fail");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timed out"));
+}

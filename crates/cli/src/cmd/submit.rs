@@ -120,8 +120,14 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     println!("accepted {accepted}, rejected {rejected}");
     if args.wait && accepted > 0 {
         let started = Instant::now();
-        let tally = wait_idle(&js, &topo, start, args.timeout).await?;
-        print!("{}", tally.summary(started.elapsed()));
+        let waited = wait_idle(&js, &topo, start, args.timeout).await?;
+        print!("{}", waited.tally.summary(started.elapsed()));
+        if waited.timed_out {
+            anyhow::bail!(
+                "timed out after {:?} with work still in flight",
+                args.timeout
+            );
+        }
     }
     if rejected > 0 && accepted == 0 {
         anyhow::bail!("no valid URL submitted");
@@ -162,31 +168,65 @@ fn rand_id(url: &str, now: i64) -> u64 {
     h.finish()
 }
 
+/// How waiting ended.
+pub struct Waited {
+    /// What the pipeline did.
+    pub tally: Tally,
+    /// `--timeout` ran out first.
+    pub timed_out: bool,
+}
+
 /// Polls until every stage's consumer is idle for a few polls in a row.
+/// A lost connection (nats-server restarting) is waited out, not fatal:
+/// the client reconnects and counting goes on where it stopped.
 pub async fn wait_idle(
     js: &jetstream::Context,
     topo: &Topology,
     mut tally: Tally,
     timeout: Duration,
-) -> anyhow::Result<Tally> {
+) -> anyhow::Result<Waited> {
     let started = Instant::now();
     let mut progress = Progress::new(std::io::stderr().is_terminal());
     let mut idle_polls = 0;
+    let mut disconnected = false;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        tally.update().await?;
-        let busy = crate::cmd::status::in_flight(js, topo).await?;
-        progress.show(&tally, busy, started.elapsed());
-        idle_polls = if busy == 0 { idle_polls + 1 } else { 0 };
+        let busy = match tally.update().await {
+            Ok(()) => crate::cmd::status::in_flight(js, topo).await,
+            Err(e) => Err(e),
+        };
+        match busy {
+            Ok(busy) => {
+                if disconnected {
+                    eprintln!("NATS is back; still waiting");
+                    disconnected = false;
+                }
+                progress.show(&tally, busy, started.elapsed());
+                idle_polls = if busy == 0 { idle_polls + 1 } else { 0 };
+            }
+            Err(e) => {
+                if !disconnected {
+                    eprintln!("lost NATS ({e:#}); waiting for it to come back");
+                    disconnected = true;
+                }
+                idle_polls = 0;
+            }
+        }
         // Nothing in flight for 2 s: everything submitted has ended.
         if idle_polls >= 4 {
             progress.finish();
-            return Ok(tally);
+            return Ok(Waited {
+                tally,
+                timed_out: false,
+            });
         }
         if started.elapsed() > timeout {
             progress.finish();
-            eprintln!("gave up waiting after {timeout:?}; {busy} messages still in flight");
-            return Ok(tally);
+            eprintln!("gave up waiting after {timeout:?}");
+            return Ok(Waited {
+                tally,
+                timed_out: true,
+            });
         }
     }
 }
