@@ -412,7 +412,10 @@ async fn submit_wait_outlives_a_nats_restart_and_fails_on_timeout() {
     // Requests made during the outage either wait for the reconnection or
     // fail and are retried ("lost NATS … waiting"); either way it goes on.
     assert!(stdout.contains("summary"), "{stdout}");
-    assert!(stdout.contains(&format!("new {}", sample_site::ARTICLES)), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("new {}", sample_site::ARTICLES)),
+        "{stdout}\n{stderr}"
+    );
 
     // Work that cannot finish in time: exit non-zero, after the summary.
     let mut slow = submit_args(&base);
@@ -426,4 +429,43 @@ async fn submit_wait_outlives_a_nats_restart_and_fails_on_timeout() {
         .unwrap();
     assert!(!out.status.success(), "a timed-out wait must fail");
     assert!(String::from_utf8_lossy(&out.stderr).contains("timed out"));
+}
+
+/// An article whose record is larger than one NATS message (here about
+/// 1.3 MB of clean HTML and text) is archived whole, by claim check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_article_too_large_for_one_message_is_archived_whole() {
+    let paragraphs: String = (0..3000)
+        .map(|i| format!("<p>Paragraph {i} of the long inquiry report: the committee heard evidence from witness number {i}, who described the contracts, the meetings and the payments in detail, and whose testimony ran to many pages.</p>"))
+        .collect();
+    let page = format!(
+        "<!DOCTYPE html><html><head><title>The long report</title><meta property=\"og:type\" content=\"article\"></head><body><article><h1>The long report</h1>{paragraphs}</article></body></html>"
+    );
+    let site = HttpFixture::serve(axum::Router::new().route(
+        "/news/long",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { ([("content-type", "text/html; charset=utf-8")], page) }
+        }),
+    ))
+    .await;
+    let nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let archive = tempfile::tempdir().unwrap();
+    let stack = Stack::start(&nats, &prefix, archive.path().to_str().unwrap(), &[]);
+    let url = site.url("/news/long");
+    let out = stack
+        .run(&["submit", "--wait", "--timeout=60s", &url])
+        .await;
+    assert!(out.contains("new 1"), "{out}\n{}", stack.log_tail());
+    let md = stack.run(&["get", &url]).await;
+    assert!(md.len() > 300_000, "{} bytes", md.len());
+    assert!(
+        md.contains("witness number 2999"),
+        "the last paragraph is archived"
+    );
+    let claimed = archive_keys(archive.path())
+        .into_iter()
+        .any(|k| k.starts_with("claims/") && k.contains("/rec-"));
+    assert!(claimed, "the record travelled by claim check");
 }

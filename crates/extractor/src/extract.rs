@@ -363,6 +363,7 @@ fn build_record(page: Page<'_>, meta: Meta, cleaned: Cleaned) -> SnapshotRecord 
         raw_key: String::new(),
         raw_zstd: Vec::new(),
         revisit: false,
+        record_key: String::new(),
         claimed_canonical: meta
             .claimed_canonical
             .map(|u| crawlq_record::canonical_url(&u))

@@ -165,7 +165,7 @@ impl ExtractHandler {
     }
 
     /// The record's message; `body_zstd` is the body as it arrived, if zstd.
-    fn publish_record(
+    async fn publish_record(
         &self,
         mut record: SnapshotRecord,
         page: &FetchedPage,
@@ -185,13 +185,9 @@ impl ExtractHandler {
         let id = format!("snap:{}:{}", record.id, record.fetched_at);
         let mut out = Outgoing::protobuf(self.topology.snapshots(), &record);
         if out.payload.len() + 1024 > self.max_payload {
-            // The raw copy is a convenience; the record is what matters.
-            record.raw_zstd.clear();
-            out = Outgoing::protobuf(self.topology.snapshots(), &record);
-            tracing::warn!(url = %record.url, "raw page left out: record too large to carry it");
-        }
-        if out.payload.len() + 1024 > self.max_payload {
-            return Err(ExtractError::TooLarge(out.payload.len()));
+            // Too large for one message (a very long article): the whole
+            // record travels by claim check, as big pages do.
+            out = self.claim_check_record(&record).await?;
         }
         m::record_date(record.published_at_source);
         let request_id = page
@@ -200,6 +196,38 @@ impl ExtractHandler {
             .map(|r| r.request_id.as_str())
             .unwrap_or_default();
         Ok(out.with_msg_id(id).with_request_id(request_id))
+    }
+
+    /// Puts the whole record in the store and returns a message naming it.
+    async fn claim_check_record(&self, record: &SnapshotRecord) -> Result<Outgoing, ExtractError> {
+        let bytes = zstd::bulk::compress(&record.encode_to_vec(), crawlq_proto::BODY_ZSTD_LEVEL)
+            .map_err(|e| ExtractError::BadMessage(format!("compressing the record: {e}")))?;
+        let key = format!(
+            "{}{}/rec-{}-{}.zst",
+            crawlq_runtime::store::CLAIMS_PREFIX,
+            record.fetched_at / 86_400_000,
+            record.id,
+            &record.content_sha256[..16.min(record.content_sha256.len())]
+        );
+        crawlq_runtime::store::put_claim(&self.store, &key, Bytes::from(bytes))
+            .await
+            .map_err(|source| ExtractError::ClaimCheck {
+                key: key.clone(),
+                source,
+            })?;
+        tracing::info!(url = %record.url, key, "record claim-checked: too large for one message");
+        let stub = SnapshotRecord {
+            id: record.id.clone(),
+            url: record.url.clone(),
+            host: record.host.clone(),
+            title: crawlq_runtime::clip(&record.title, 1024),
+            fetched_at: record.fetched_at,
+            content_sha256: record.content_sha256.clone(),
+            revisit: record.revisit,
+            record_key: key,
+            ..SnapshotRecord::default()
+        };
+        Ok(Outgoing::protobuf(self.topology.snapshots(), &stub))
     }
 
     async fn discover(
@@ -223,7 +251,7 @@ impl ExtractHandler {
                         Url::parse(&entry.url).is_ok_and(|u| crate::metadata::same_site(&u, url));
                     if self.feed_content && own_site && !entry.content_html.trim().is_empty() {
                         if let Some(record) = self.feed_record(&entry, page.fetched_at) {
-                            out.push(self.publish_record(record, page, &[], None)?);
+                            out.push(self.publish_record(record, page, &[], None).await?);
                             continue;
                         }
                     }
@@ -324,7 +352,7 @@ impl ExtractHandler {
 
 impl ExtractHandler {
     /// Messages for what an extraction found on a page that was not a revisit.
-    fn publish_extracted(
+    async fn publish_extracted(
         &self,
         extracted: Extracted,
         req: &CrawlRequest,
@@ -339,7 +367,9 @@ impl ExtractHandler {
                 if record.title.is_empty() {
                     record.title = record.url.clone();
                 }
-                Ok(vec![self.publish_record(record, page, body, body_zstd)?])
+                Ok(vec![
+                    self.publish_record(record, page, body, body_zstd).await?,
+                ])
             }
             Extracted::Listing { links, record } => {
                 m::page("non_article");
@@ -354,7 +384,7 @@ impl ExtractHandler {
                 m::expanded("link", reqs.len());
                 let mut out = self.publish_requests(&reqs);
                 if let Some(record) = record {
-                    out.push(self.publish_record(*record, page, body, body_zstd)?);
+                    out.push(self.publish_record(*record, page, body, body_zstd).await?);
                 }
                 Ok(out)
             }
@@ -366,7 +396,7 @@ impl ExtractHandler {
     /// A redirect to another article or to a page that is no article is
     /// evidence of removal; an article that no longer extracts, at its own
     /// URL, is not (the check failed, not the article).
-    fn settle_revisit(
+    async fn settle_revisit(
         &self,
         target: &RevisitTarget,
         req: &CrawlRequest,
@@ -410,7 +440,9 @@ impl ExtractHandler {
                 }
                 record.revisit = true;
                 m::page("article");
-                Ok(vec![self.publish_record(record, page, body, body_zstd)?])
+                Ok(vec![
+                    self.publish_record(record, page, body, body_zstd).await?,
+                ])
             }
             Ok(Extracted::Listing { .. }) if redirected => observe(
                 CheckOutcome::Gone,
@@ -473,8 +505,12 @@ impl Handler for ExtractHandler {
             match req.revisit.clone() {
                 Some(target) => {
                     self.settle_revisit(&target, &req, &page, extracted, &body, body_zstd.as_ref())
+                        .await
                 }
-                None => self.publish_extracted(extracted?, &req, &page, &body, body_zstd.as_ref()),
+                None => {
+                    self.publish_extracted(extracted?, &req, &page, &body, body_zstd.as_ref())
+                        .await
+                }
             }
         };
         metrics::histogram!(m::DURATION).record(started.elapsed().as_secs_f64());

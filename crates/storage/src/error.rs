@@ -23,6 +23,9 @@ pub enum StorageError {
         #[source]
         source: object_store::Error,
     },
+    /// The claim-checked record a message names is gone (expired).
+    #[error("claim-checked record `{0}` is gone")]
+    ClaimGone(String),
     /// An immutable object exists with different content.
     #[error("`{0}` exists with different content; versions are never overwritten")]
     Conflict(String),
@@ -89,7 +92,8 @@ impl Classify for StorageError {
             StorageError::BadMessage(_)
             | StorageError::Incomplete(_)
             | StorageError::Conflict(_)
-            | StorageError::Damaged { .. } => Disposition::Permanent,
+            | StorageError::Damaged { .. }
+            | StorageError::ClaimGone(_) => Disposition::Permanent,
             StorageError::Store { source, .. } if refuses_this_object(source) => {
                 Disposition::Permanent
             }
@@ -107,6 +111,7 @@ impl Classify for StorageError {
             StorageError::Store { source, .. } if refuses_this_object(source) => "store_refused",
             StorageError::Store { .. } => "store_error",
             StorageError::Conflict(_) => "version_conflict",
+            StorageError::ClaimGone(_) => "claim_check_unavailable",
             StorageError::List(e) if matches!(**e, crate::lists::ListError::Damaged { .. }) => {
                 "damaged_index"
             }

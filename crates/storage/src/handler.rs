@@ -42,6 +42,10 @@ pub struct StoreHandler {
     pub readiness: Readiness,
 }
 
+/// Largest claim-checked record read back (its page was at most the body
+/// cap; the record adds the clean HTML and text).
+const MAX_CLAIMED_RECORD: usize = 64 * 1024 * 1024;
+
 /// The article a record or a check is about.
 struct Article<'a> {
     id: &'a str,
@@ -55,8 +59,14 @@ struct Article<'a> {
 impl StoreHandler {
     async fn record(&self, delivery: &Delivery) -> Result<Vec<Outgoing>, StorageError> {
         let started = Instant::now();
-        let record = SnapshotRecord::decode(delivery.payload.clone())
+        let mut record = SnapshotRecord::decode(delivery.payload.clone())
             .map_err(|e| StorageError::BadMessage(e.to_string()))?;
+        if !record.record_key.is_empty() {
+            record = self
+                .claimed(&record)
+                .await
+                .inspect_err(|e| self.on_error(e))?;
+        }
         let written = self
             .archive
             .write(&record)
@@ -228,6 +238,41 @@ impl StoreHandler {
             removed,
         };
         self.index.add(host, entry).await
+    }
+
+    /// The whole record a claim-checked message names. The key must be a
+    /// claim check, and the record the one the message announced.
+    async fn claimed(&self, stub: &SnapshotRecord) -> Result<SnapshotRecord, StorageError> {
+        let key = &stub.record_key;
+        if !crawlq_runtime::store::is_claim_key(key) {
+            return Err(StorageError::BadMessage(format!(
+                "record_key `{}` is not a claim-check key",
+                crawlq_runtime::clip(key, 200)
+            )));
+        }
+        let bytes = match crawlq_runtime::store::get_claim(self.archive.store(), key).await {
+            Ok(b) => b,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(StorageError::ClaimGone(key.clone()))
+            }
+            Err(source) => {
+                return Err(StorageError::Store {
+                    op: "get",
+                    key: key.clone(),
+                    source,
+                })
+            }
+        };
+        let raw = zstd::bulk::decompress(&bytes, MAX_CLAIMED_RECORD)
+            .map_err(|e| StorageError::BadMessage(format!("claim-checked record `{key}`: {e}")))?;
+        let record = SnapshotRecord::decode(&raw[..])
+            .map_err(|e| StorageError::BadMessage(format!("claim-checked record `{key}`: {e}")))?;
+        if record.id != stub.id || record.content_sha256 != stub.content_sha256 {
+            return Err(StorageError::BadMessage(format!(
+                "claim-checked record `{key}` is not the record the message announced"
+            )));
+        }
+        Ok(record)
     }
 
     fn on_error(&self, e: &StorageError) {
