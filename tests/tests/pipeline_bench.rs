@@ -67,16 +67,6 @@ impl Drop for Site {
     }
 }
 
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 /// CPU seconds (user + system) a live process has used so far.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -147,7 +137,7 @@ async fn pipeline(pages: u64, fsync: &str) -> tempfile::TempDir {
     let rss: Vec<(String, f64)> = stack
         .procs
         .iter()
-        .map(|p| (p.service.to_string(), peak_rss_mib(p.pid())))
+        .map(|p| (p.service.to_string(), crawlq_e2e::peak_rss_mib(p.pid())))
         .collect();
     let mut cpu: Vec<(String, f64)> = stack
         .procs
