@@ -32,6 +32,12 @@ pub enum CrawlError {
     /// The host name does not resolve.
     #[error("{0}")]
     Unresolved(String),
+    /// The response head is larger than the client reads.
+    #[error("response header too large: {0}")]
+    HeaderTooLarge(String),
+    /// The body ended before its Content-Length.
+    #[error("body shorter than its Content-Length: {0}")]
+    TruncatedBody(String),
     /// The body's Content-Encoding does not decode.
     #[error("body does not decode: {0}")]
     BadEncoding(String),
@@ -135,6 +141,8 @@ impl Classify for CrawlError {
             | Redirects(_)
             | BadRedirect(_)
             | BadEncoding(_)
+            | HeaderTooLarge(_)
+            | TruncatedBody(_)
             | TooLarge(_)
             | UnsupportedContentType(_)
             | NotFound(_)
@@ -154,6 +162,8 @@ impl Classify for CrawlError {
             BadRedirect(_) => "bad_redirect",
             Unresolved(_) => "dns_failure",
             BadEncoding(_) => "bad_encoding",
+            HeaderTooLarge(_) => "header_too_large",
+            TruncatedBody(_) => "truncated_body",
             ConnectTimeout(_) => "connect_timeout",
             TooLarge(_) => "too_large",
             UnsupportedContentType(_) => "unsupported_content_type",

@@ -293,6 +293,14 @@ impl Fetcher {
         if let Some(u) = ssrf::find_unresolved(&e) {
             return CrawlError::Unresolved(u.to_string());
         }
+        let chain = error_chain(&e);
+        // Deterministic failures of the server: the same next time.
+        if chain.contains("message head is too large") || chain.contains("header too large") {
+            return CrawlError::HeaderTooLarge(chain);
+        }
+        if chain.contains("end of file before message length reached") {
+            return CrawlError::TruncatedBody(chain);
+        }
         if e.is_decode() {
             // A body that does not decode (bad gzip, brotli, zstd) will not
             // decode next time either.
@@ -305,15 +313,23 @@ impl Fetcher {
                 CrawlError::Deadline(self.limits.deadline)
             };
         }
-        let mut msg = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            src = s.source();
+        CrawlError::Network {
+            msg: chain,
+            source: e,
         }
-        CrawlError::Network { msg, source: e }
     }
+}
+
+/// An error and its causes, in words.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
 }
 
 /// How much of a body is read, and what is refused.

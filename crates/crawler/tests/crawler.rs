@@ -777,6 +777,32 @@ async fn hostile_servers_end_in_clear_reasons_with_bounded_memory() {
             });
         }
     });
+    // A liar: a header larger than any client reads, or a body shorter
+    // than its Content-Length. Both are the server's fault, every time.
+    let liar = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let liar_port = liar.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = liar.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = vec![0u8; 4096];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let answer = if req.starts_with("GET /robots.txt") {
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
+                } else if req.starts_with("GET /big-header") {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Big: {}\r\n\r\n",
+                        "a".repeat(512 * 1024)
+                    )
+                } else {
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n<html><body>short".to_string()
+                };
+                let _ = sock.write_all(answer.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
     let nats = NatsServer::start().await;
     let c = Crawler::start(&nats, &["--max-deliveries=1"]).await;
     let rss_before = peak_rss_kib();
@@ -788,7 +814,11 @@ async fn hostile_servers_end_in_clear_reasons_with_bounded_memory() {
         .await;
     // A name that does not resolve says so, not "robots.txt unavailable".
     c.submit("http://no-such-host.invalid/page").await;
-    let dead = c.wait_dead(5).await;
+    c.submit(&format!("http://127.0.0.1:{liar_port}/big-header"))
+        .await;
+    c.submit(&format!("http://127.0.0.1:{liar_port}/short"))
+        .await;
+    let dead = c.wait_dead(7).await;
     let reason = |p: &str| {
         dead.iter()
             .find(|d| d.url.ends_with(p))
@@ -799,6 +829,24 @@ async fn hostile_servers_end_in_clear_reasons_with_bounded_memory() {
     assert_eq!(reason("/declared-huge"), "too_large");
     assert_eq!(reason("/chunked-huge"), "too_large");
     assert_eq!(reason("no-such-host.invalid/page"), "dns_failure");
+    let letter = |p: &str| {
+        dead.iter()
+            .find(|d| d.url.ends_with(p))
+            .map(|d| (d.reason.clone(), d.error.clone()))
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        letter("/big-header").0,
+        "header_too_large",
+        "{:?}",
+        letter("/big-header")
+    );
+    assert_eq!(
+        letter("/short").0,
+        "truncated_body",
+        "{:?}",
+        letter("/short")
+    );
     // The first request to the slowloris host is its robots.txt, which
     // never arrives: "try later", with the deadline as the cause.
     let slowloris = dead
