@@ -100,27 +100,38 @@ impl Stack {
     }
 
     /// Starts another process of `service`; returns its index in `procs`.
+    /// The metrics port is picked free, but another test may take it
+    /// before the service binds it: a process that exits at once is
+    /// started again on another port.
     pub fn spawn(&mut self, service: &'static str) -> usize {
         let idx = self.procs.len();
-        let port = free_port();
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(self.logs.path().join(format!("{service}.log")))
-            .unwrap();
-        let child = Command::new(binary())
-            .arg(service)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("CRAWLQ_METRICS_ADDR", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start crawlq service");
-        self.procs.push(Process {
-            service,
-            metrics_port: port,
-            child: Some(child),
-        });
+        for attempt in 0.. {
+            let port = free_port();
+            let log = std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(self.logs.path().join(format!("{service}.log")))
+                .unwrap();
+            let mut child = Command::new(binary())
+                .arg(service)
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
+                .env("CRAWLQ_METRICS_ADDR", format!("127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start crawlq service");
+            // The listener is bound first thing at start.
+            std::thread::sleep(Duration::from_millis(300));
+            if attempt < 5 && matches!(child.try_wait(), Ok(Some(_))) {
+                continue;
+            }
+            self.procs.push(Process {
+                service,
+                metrics_port: port,
+                child: Some(child),
+            });
+            break;
+        }
         idx
     }
 

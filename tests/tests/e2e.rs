@@ -353,6 +353,12 @@ async fn submit_publishes_more_urls_than_the_clients_ack_window() {
         ("CRAWLQ_NATS_URL".into(), nats.url()),
         ("CRAWLQ_SUBJECT_PREFIX".into(), prefix.clone()),
     ];
+    // The services create the streams; here, with no service, the test does.
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let topo = crawlq_runtime::Topology::new(prefix.clone());
+    crawlq_runtime::nats::provision_streams(&js, &topo, 1)
+        .await
+        .unwrap();
     let file = tempfile::NamedTempFile::new().unwrap();
     let urls: Vec<String> = (0..12_000)
         .map(|i| format!("https://news.example/story-{i}"))
@@ -365,7 +371,6 @@ async fn submit_publishes_more_urls_than_the_clients_ack_window() {
     .await
     .expect("submit finished");
     assert!(out.contains("accepted 12000"), "{out}");
-    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     let stream = format!("{}_URLS", prefix.to_uppercase());
     assert_eq!(crawlq_e2e::stream_len(&js, &stream).await, 12_000);
 }
@@ -468,4 +473,49 @@ async fn an_article_too_large_for_one_message_is_archived_whole() {
         .into_iter()
         .any(|k| k.starts_with("claims/") && k.contains("/rec-"));
     assert!(claimed, "the record travelled by claim check");
+}
+
+/// User commands fail fast and say why: a server that refuses the
+/// connection is named within about two seconds, and a prefix with no
+/// streams is refused instead of quietly creating a second set.
+#[tokio::test]
+async fn commands_fail_fast_on_a_wrong_url_or_prefix() {
+    let started = std::time::Instant::now();
+    let out = tokio::process::Command::new(crawlq_e2e::binary())
+        .args(["status", "--nats-url", "nats://127.0.0.1:1"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("nats://127.0.0.1:1"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let nats = NatsServer::start().await;
+    let out = tokio::process::Command::new(crawlq_e2e::binary())
+        .args([
+            "submit",
+            "https://example.com/a",
+            "--subject-prefix",
+            "typo",
+        ])
+        .env("CRAWLQ_NATS_URL", nats.url())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("no crawlq streams with prefix `typo`"),
+        "{stderr}"
+    );
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    assert!(
+        js.get_stream("TYPO_URLS").await.is_err(),
+        "submit created no stream"
+    );
 }

@@ -301,17 +301,18 @@ impl Fetcher {
         if chain.contains("end of file before message length reached") {
             return CrawlError::TruncatedBody(chain);
         }
-        if e.is_decode() {
-            // A body that does not decode (bad gzip, brotli, zstd) will not
-            // decode next time either.
-            return CrawlError::BadEncoding(e.to_string());
-        }
+        // A timeout while reading a compressed body is still a timeout.
         if e.is_timeout() {
             return if e.is_connect() {
                 CrawlError::ConnectTimeout(self.limits.connect_timeout)
             } else {
                 CrawlError::Deadline(self.limits.deadline)
             };
+        }
+        if e.is_decode() {
+            // A body that does not decode (bad gzip, brotli, zstd) will not
+            // decode next time either.
+            return CrawlError::BadEncoding(e.to_string());
         }
         CrawlError::Network {
             msg: chain,

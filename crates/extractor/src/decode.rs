@@ -64,13 +64,22 @@ pub fn sniff(body: &[u8], content_type: Option<&str>) -> (&'static Encoding, Cha
     )
 }
 
-/// Is `body` UTF-8 (a sequence cut off at the very end, as by a body cap,
-/// still counts)?
+/// Is `body` UTF-8? A sequence cut off at the very end (by a body cap)
+/// still counts, and so does a UTF-8 page with a few broken bytes: more
+/// than ten good multi-byte characters for each bad sequence. A legacy
+/// encoding (GBK, Big5, Shift_JIS) makes almost no valid UTF-8 sequences.
 fn is_utf8(body: &[u8]) -> bool {
-    match std::str::from_utf8(body) {
-        Ok(_) => true,
-        Err(e) => e.error_len().is_none(),
+    let (mut good, mut bad) = (0usize, 0usize);
+    for chunk in body.utf8_chunks() {
+        good += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        if !chunk.invalid().is_empty() {
+            bad += 1;
+        }
     }
+    let cut_at_end = std::str::from_utf8(body)
+        .err()
+        .is_some_and(|e| e.error_len().is_none());
+    bad == 0 || (bad == 1 && cut_at_end) || good > 10 * bad
 }
 
 /// Maps a label to an encoding. A declared UTF-16 in an ASCII-compatible
@@ -163,6 +172,12 @@ mod tests {
         let cut = &html.as_bytes()[..html.len() - 30];
         let (_, enc, src) = decode(&cut[..cut.len() - 1], Some("text/html; charset=utf-8"));
         assert_eq!((enc, src), (UTF_8, CharsetSource::Header));
+        // A UTF-8 page with one broken byte is still UTF-8.
+        let mut broken = page("", ZH).into_bytes();
+        broken.insert(60, 0xff);
+        let (text, enc, _) = decode(&broken, Some("text/html; charset=utf-8"));
+        assert_eq!(enc, UTF_8);
+        assert!(text.contains("美国国务卿"), "{text}");
     }
 
     #[test]

@@ -54,13 +54,63 @@ pub fn check_server_version(version: &str) -> Result<(), Error> {
 /// Window in which a repeated `Nats-Msg-Id` is dropped by the server.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
-/// Connects with reconnect and exponential backoff, logging every
-/// disconnect and reconnect. `name` identifies the process to the server.
+/// Connects a long-running service: the first connection is retried with
+/// backoff (the service reports not ready meanwhile), then every
+/// disconnect and reconnect is logged. `name` identifies the process.
 pub async fn connect(args: &NatsArgs, name: &str) -> Result<async_nats::Client, Error> {
+    let opts = options(args, name)
+        .await?
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5));
+    let client = opts
+        .connect(server_list(&args.url)?)
+        .await
+        .map_err(|e| Error::Connect(e.to_string()))?;
+    // The connection may still be being made (retry_on_initial_connect):
+    // the Connected event sets the gauge.
+    Ok(client)
+}
+
+/// Connects a user command: a server that refuses or does not answer
+/// fails within about two seconds, with its URL named, instead of being
+/// retried in the background.
+pub async fn connect_command(args: &NatsArgs, name: &str) -> Result<async_nats::Client, Error> {
+    let opts = options(args, name)
+        .await?
+        .connection_timeout(Duration::from_secs(2));
+    let client = opts
+        .connect(server_list(&args.url)?)
+        .await
+        .map_err(|e| Error::Connect(format!("cannot reach nats at {}: {e}", args.url)))?;
+    check_server_version(&client.server_info().version)?;
+    Ok(client)
+}
+
+/// `CRAWLQ_NATS_URL` as a list of servers: one URL, or a cluster's seed
+/// list, comma-separated.
+pub fn server_list(urls: &str) -> Result<Vec<async_nats::ServerAddr>, Error> {
+    urls.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .map_err(|e| Error::Config(format!("CRAWLQ_NATS_URL `{u}`: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|list| {
+            if list.is_empty() {
+                Err(Error::Config("CRAWLQ_NATS_URL is empty".into()))
+            } else {
+                Ok(list)
+            }
+        })
+}
+
+/// Connection options common to services and commands: name, backoff,
+/// events, credentials and TLS.
+async fn options(args: &NatsArgs, name: &str) -> Result<ConnectOptions, Error> {
     let mut opts = ConnectOptions::new()
         .name(name)
-        .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(5))
         .reconnect_delay_callback(|attempts| {
             let exp = 100u64.saturating_mul(1u64 << attempts.min(10) as u32);
             Duration::from_millis(exp.min(8_000))
@@ -102,13 +152,7 @@ pub async fn connect(args: &NatsArgs, name: &str) -> Result<async_nats::Client, 
             .add_client_certificate(cert.clone(), key.clone())
             .require_tls(true);
     }
-    let client = opts
-        .connect(args.url.as_str())
-        .await
-        .map_err(|e| Error::Connect(e.to_string()))?;
-    // The connection may still be being made (retry_on_initial_connect):
-    // the Connected event sets the gauge.
-    Ok(client)
+    Ok(opts)
 }
 
 /// The server's largest message (`max_payload`), or NATS's 1 MiB default
@@ -151,6 +195,37 @@ pub async fn provision_streams(
         out.push((name, ensure_stream(js, cfg).await?));
     }
     Ok(out)
+}
+
+/// Waits (up to `wait`) for crawlq's streams to exist. User commands
+/// never create streams: a mistyped `--subject-prefix` must fail, not
+/// quietly start a second set that nothing consumes.
+pub async fn require_streams(
+    js: &jetstream::Context,
+    topo: &Topology,
+    url: &str,
+    wait: Duration,
+) -> Result<(), Error> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let mut missing = None;
+        for cfg in stream_configs(topo, 1) {
+            if js.get_stream(&cfg.name).await.is_err() {
+                missing = Some(cfg.name);
+                break;
+            }
+        }
+        let Some(name) = missing else {
+            return Ok(());
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::Config(format!(
+                "no crawlq streams with prefix `{}` on {url} ({name} is missing): start the services first, or check --subject-prefix",
+                topo.prefix()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// The streams crawlq uses.
@@ -398,6 +473,16 @@ pub async fn ensure_kv(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_seed_list_is_a_list_of_servers() {
+        assert_eq!(server_list("nats://127.0.0.1:4222").unwrap().len(), 1);
+        let list =
+            server_list("nats://127.0.0.1:4222, nats://127.0.0.1:4223,nats://n3:4222").unwrap();
+        assert_eq!(list.len(), 3);
+        assert!(server_list("").is_err());
+        assert!(server_list("nats://host:notaport").is_err());
+    }
 
     #[test]
     fn server_versions_older_than_2_12_are_refused() {

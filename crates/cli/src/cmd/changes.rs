@@ -42,7 +42,7 @@ fn is_change(e: &StoredSnapshot) -> bool {
 
 /// Runs `changes`.
 pub async fn changes(args: ChangesArgs) -> anyhow::Result<()> {
-    let client = crawlq_runtime::nats::connect(&args.nats, "crawlq-changes").await?;
+    let client = crawlq_runtime::nats::connect_command(&args.nats, "crawlq-changes").await?;
     let js = jetstream::new(client);
     let topo = Topology::new(args.nats.subject_prefix.clone());
     let name = topo.stored_stream();

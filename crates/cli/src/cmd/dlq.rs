@@ -46,7 +46,7 @@ enum DlqCommand {
 
 /// Runs `dlq`.
 pub async fn dlq(args: DlqArgs) -> anyhow::Result<()> {
-    let client = crawlq_runtime::nats::connect(&args.nats, "crawlq-dlq").await?;
+    let client = crawlq_runtime::nats::connect_command(&args.nats, "crawlq-dlq").await?;
     let js = jetstream::new(client);
     let topo = Topology::new(args.nats.subject_prefix.clone());
     let (stage, reason, json_out, replay) = match &args.command {

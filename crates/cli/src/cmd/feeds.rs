@@ -65,7 +65,7 @@ enum FeedsCommand {
 
 /// Runs `feeds`.
 pub async fn feeds(args: FeedsArgs) -> anyhow::Result<()> {
-    let client = crawlq_runtime::nats::connect(&args.nats, "crawlq-feeds").await?;
+    let client = crawlq_runtime::nats::connect_command(&args.nats, "crawlq-feeds").await?;
     let js = jetstream::new(client);
     let topo = Topology::new(args.nats.subject_prefix.clone());
     let bucket = js.get_key_value(topo.bucket(FEEDS_BUCKET)).await.map_err(|_| {

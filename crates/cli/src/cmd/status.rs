@@ -41,7 +41,7 @@ pub async fn in_flight(js: &jetstream::Context, topo: &Topology) -> anyhow::Resu
 
 /// Runs `status`.
 pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
-    let client = crawlq_runtime::nats::connect(&args.nats, "crawlq-status").await?;
+    let client = crawlq_runtime::nats::connect_command(&args.nats, "crawlq-status").await?;
     let js = jetstream::new(client);
     let topo = Topology::new(args.nats.subject_prefix.clone());
     let mut stages = Vec::new();

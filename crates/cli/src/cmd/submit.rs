@@ -77,10 +77,11 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
         );
     }
 
-    let client = crawlq_runtime::nats::connect(&args.nats, "crawlq-submit").await?;
+    let client = crawlq_runtime::nats::connect_command(&args.nats, "crawlq-submit").await?;
     let js = jetstream::new(client);
     let topo = Topology::new(args.nats.subject_prefix.clone());
-    crawlq_runtime::nats::provision_streams(&js, &topo, usize::from(args.nats.stream_replicas))
+    // The services create the streams; a just-started stack gets a moment.
+    crawlq_runtime::nats::require_streams(&js, &topo, &args.nats.url, Duration::from_secs(10))
         .await?;
     let start = Tally::mark(&js, &topo).await?;
 
