@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{ArgAction, Args};
-use crawlq_runtime::config::{parse_duration, CommonArgs, StoreArgs};
+use crawlq_runtime::config::{parse_duration, BodyArgs, CommonArgs, StoreArgs};
 use ipnet::IpNet;
 
 use crate::normalize::DEFAULT_STRIP;
@@ -84,9 +84,8 @@ pub struct Config {
     /// Deadline of a whole fetch, body included.
     #[arg(long = "fetch-deadline", env = "CRAWLQ_FETCH_DEADLINE", default_value = "30s", value_parser = parse_duration)]
     pub fetch_deadline: Duration,
-    /// Largest decoded body, in bytes.
-    #[arg(long = "max-body", env = "CRAWLQ_MAX_BODY", default_value_t = 10 * 1024 * 1024)]
-    pub max_body: u64,
+    #[command(flatten)]
+    pub body: BodyArgs,
     /// A feeds file (`URL [INTERVAL] [sitemap]` per line): at start the
     /// registry is made to hold exactly these feeds (feeds added by hand
     /// stay). In Kubernetes, the `crawlq-feeds` ConfigMap.

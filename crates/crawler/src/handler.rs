@@ -97,7 +97,7 @@ impl CrawlHandler {
             max_redirects: config.max_redirects,
             connect_timeout: config.connect_timeout,
             deadline: config.fetch_deadline,
-            max_body: config.max_body,
+            max_body: config.body.max_body,
         };
         Ok(CrawlHandler {
             fetcher: Fetcher::new(guard, limits, &config.user_agent)?,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args};
-use crawlq_runtime::config::{parse_duration, CommonArgs, StoreArgs};
+use crawlq_runtime::config::{parse_duration, BodyArgs, CommonArgs, StoreArgs};
 
 /// Settings of `crawlq extractor`.
 #[derive(Debug, Clone, Args)]
@@ -25,10 +25,10 @@ pub struct Config {
     /// Link depth followed when a request does not set max_depth.
     #[arg(long = "max-depth", env = "CRAWLQ_MAX_DEPTH", default_value_t = 1)]
     pub max_depth: u32,
-    /// Largest decoded body, in bytes (the crawler's cap; compressed bodies
-    /// and claim checks are inflated to it at most).
-    #[arg(long = "max-body", env = "CRAWLQ_MAX_BODY", default_value_t = 10 * 1024 * 1024)]
-    pub max_body: u64,
+    /// The crawler's body cap: zstd bodies and gzip sitemaps are inflated
+    /// to it at most.
+    #[command(flatten)]
+    pub body: BodyArgs,
     /// Most items taken from one feed (sitemaps: the protocol's 50,000).
     #[arg(
         long = "max-feed-entries",

@@ -60,9 +60,9 @@ impl ExtractHandler {
             default_max_depth: config.max_depth,
             timeout: config.extract_timeout,
             max_payload,
-            max_body: usize::try_from(config.max_body).unwrap_or(usize::MAX),
+            max_body: usize::try_from(config.body.max_body).unwrap_or(usize::MAX),
             limits: feeds::Limits {
-                max_bytes: config.max_body,
+                max_bytes: config.body.max_body,
                 max_feed_entries: config.max_feed_entries,
             },
             parsers: Arc::new(Semaphore::new(cores)),

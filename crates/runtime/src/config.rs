@@ -108,6 +108,15 @@ pub struct NatsArgs {
     pub stream_replicas: u8,
 }
 
+/// The body cap, shared by the crawler (which stops reading there) and the
+/// extractor (which inflates compressed bodies and sitemaps to it at most).
+#[derive(Debug, Clone, Args)]
+pub struct BodyArgs {
+    /// Largest decoded body, in bytes.
+    #[arg(long = "max-body", env = "CRAWLQ_MAX_BODY", default_value_t = 10 * 1024 * 1024)]
+    pub max_body: u64,
+}
+
 /// Settings for a long-running service: NATS, logs, metrics, worker loop.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {

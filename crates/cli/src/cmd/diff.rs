@@ -111,21 +111,9 @@ pub fn readable(md: &str) -> String {
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric())
             .collect();
-        if matches!(
-            name.to_ascii_lowercase().as_str(),
-            "p" | "br"
-                | "li"
-                | "h1"
-                | "h2"
-                | "h3"
-                | "h4"
-                | "h5"
-                | "h6"
-                | "blockquote"
-                | "tr"
-                | "div"
-                | "figcaption"
-        ) {
+        if name.eq_ignore_ascii_case("br")
+            || crawlq_extractor::dom::is_block(&name.to_ascii_lowercase())
+        {
             spaced.push('\n');
         }
         spaced.push_str(&tag[..tag.find('>').map_or(tag.len(), |e| e + 1)]);
