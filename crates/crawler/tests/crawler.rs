@@ -257,6 +257,12 @@ async fn redirects_chains_loops_and_limits() {
                 get(|| async {
                     (StatusCode::MOVED_PERMANENTLY, [("location", "/loop-a")]).into_response()
                 }),
+            )
+            .route(
+                "/to-file",
+                get(|| async {
+                    (StatusCode::FOUND, [("location", "file:///etc/passwd")]).into_response()
+                }),
             ),
     )
     .await;
@@ -265,6 +271,7 @@ async fn redirects_chains_loops_and_limits() {
     c.submit(&site.url("/r/3")).await;
     c.submit(&site.url("/r/11")).await;
     c.submit(&site.url("/loop-a")).await;
+    c.submit(&site.url("/to-file")).await;
     assert!(
         eventually(Duration::from_secs(20), || async {
             c.fetched().await.len() == 1
@@ -277,7 +284,10 @@ async fn redirects_chains_loops_and_limits() {
         page.redirect_chain,
         vec![site.url("/r/3"), site.url("/r/2"), site.url("/r/1")]
     );
-    let dead = c.wait_dead(2).await;
+    let dead = c.wait_dead(3).await;
+    let (to_file, dead): (Vec<_>, Vec<_>) =
+        dead.into_iter().partition(|d| d.url.ends_with("/to-file"));
+    assert_eq!(to_file[0].reason, "bad_redirect", "{}", to_file[0].error);
     assert!(
         dead.iter().all(|d| d.reason == "too_many_redirects"),
         "{dead:?}"
