@@ -23,7 +23,10 @@ deps-run: ## Install what `make run` needs (nats-server 2.15.1 into .tools/bin, 
 	  echo "installing curl from apt"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq curl; }
 
-deps: deps-run ## Install what a fresh Debian machine lacks (nats-server, curl, s3s-fs)
+deps: deps-run ## Install what a fresh Debian machine lacks (nats-server, curl, s3s-fs, promtool)
+	@command -v promtool >/dev/null || { \
+	  echo "installing prometheus (promtool) from apt"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq prometheus; }
 	@command -v s3s-fs >/dev/null || { \
 	  echo "installing s3s-fs $(S3S_FS_VERSION) with cargo"; \
 	  $(CARGO) install s3s-fs --version $(S3S_FS_VERSION) --features binary --locked; }

@@ -253,6 +253,65 @@ async fn check_monitoring_queries_against_scrapes(stack: &Stack) {
         "the rules and dashboard reference {} metrics: {checked:?}",
         checked.len()
     );
+    // Every metric the README documents is exported (at zero until its
+    // first event), and each scrape passes promtool's checks.
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let documented: BTreeSet<String> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `crawlq_"))
+        .filter_map(|l| l.split('`').next())
+        .flat_map(|n| match (n.find('{'), n.find('}')) {
+            // `crawlq_{crawler,extractor,storage}_retries_total`
+            (Some(a), Some(b)) => n[a + 1..b]
+                .split(',')
+                .map(|alt| format!("crawlq_{}{alt}{}", &n[..a], &n[b + 1..]))
+                .collect::<Vec<_>>(),
+            _ => vec![format!("crawlq_{n}")],
+        })
+        .collect();
+    assert!(documented.len() >= 30, "{documented:?}");
+    let names: BTreeSet<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+    let missing: Vec<&String> = documented
+        .iter()
+        .filter(|d| {
+            !names.iter().any(|n| {
+                n == d
+                    || n.strip_prefix(d.as_str())
+                        .is_some_and(|rest| ["_bucket", "_sum", "_count"].contains(&rest))
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "documented but not exported: {missing:?}"
+    );
+    for idx in 0..stack.procs.len() {
+        let text = stack.scrape(idx).await.expect("scrape /metrics");
+        let mut promtool = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("promtool (make deps installs it)");
+        use std::io::Write as _;
+        promtool
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = promtool.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics on {}: {}{}",
+            stack.procs[idx].service,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     eprintln!(
         "monitoring cross-check: {} metric names, {} series scraped",
         checked.len(),

@@ -1,6 +1,6 @@
 //! Every metric the crawler emits. No URL or host labels. Retries and dead
-//! letters are counted by the runtime as `crawlq_crawler_retries_total` and
-//! `crawlq_worker_dead_letters_total{stage="crawler",reason}`.
+//! letters are counted by the runtime, as `crawlq_worker_messages_total`
+//! and `crawlq_worker_dead_letters_total` with `stage="crawler"`.
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 
@@ -61,6 +61,7 @@ pub fn describe() {
     for outcome in ["not_modified", "gone", "error"] {
         metrics::counter!(REVISIT_FETCHES, "outcome" => outcome).increment(0);
     }
+    metrics::counter!(CLAIM_CHECKS).increment(0);
     for g in [CHECKS_SCHEDULED, CHECKS_DUE, CHECKS_OVERDUE] {
         metrics::gauge!(g).set(0.0);
     }

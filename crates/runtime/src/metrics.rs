@@ -88,6 +88,7 @@ fn describe() {
     describe_gauge!(BUILD_INFO, "Always 1; the labels say which crawlq runs");
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     describe_counter!(NATS_DISCONNECTS, "NATS disconnections seen");
+    metrics::counter!(NATS_DISCONNECTS).increment(0);
     describe_counter!(
         WORKER_MESSAGES,
         "Messages finished by the worker loop, by stage and outcome"

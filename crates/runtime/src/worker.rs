@@ -396,11 +396,10 @@ enum NakKind {
 /// Hands a message back to be redelivered after `delay`.
 async fn nak(cfg: &WorkerConfig, msg: &jetstream::Message, delay: Duration, kind: NakKind) {
     let stage = cfg.stage.as_str();
+    // Retries are `crawlq_worker_messages_total{outcome="retry"}`: the
+    // stage is a label, never part of a metric's name.
     let outcome = match kind {
-        NakKind::Retry => {
-            metrics::counter!(format!("crawlq_{stage}_retries_total")).increment(1);
-            "retry"
-        }
+        NakKind::Retry => "retry",
         NakKind::Deferred => "deferred",
     };
     metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => outcome).increment(1);

@@ -1,6 +1,6 @@
-//! Every metric the storage service emits. Retries and dead letters are
-//! counted by the runtime as `crawlq_storage_retries_total` and
-//! `crawlq_worker_dead_letters_total{stage="storage",reason}`.
+//! Every metric the storage emits. No URL or host labels. Retries and dead
+//! letters are counted by the runtime, as `crawlq_worker_messages_total`
+//! and `crawlq_worker_dead_letters_total` with `stage="storage"`.
 
 use metrics::{describe_counter, describe_histogram, Unit};
 
