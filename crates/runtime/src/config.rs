@@ -191,9 +191,26 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    /// Opens the configured store.
+    /// Opens the configured store (a local folder is created if missing).
     pub fn open(&self) -> Result<crate::store::Store, crate::Error> {
         crate::store::open_with(&self.store_url, self.store_fsync)
+    }
+
+    /// Opens the configured store to read it: a local folder that does not
+    /// exist is an error that says so, not an empty archive created on
+    /// the spot.
+    pub fn open_existing(&self) -> Result<crate::store::Store, crate::Error> {
+        let url = &self.store_url;
+        if !url.contains("://") || url.starts_with("file://") {
+            let folder = std::path::Path::new(url.strip_prefix("file://").unwrap_or(url));
+            if !folder.is_dir() {
+                return Err(crate::Error::Config(format!(
+                    "no archive at {}: check --store-url / CRAWLQ_STORE_URL",
+                    folder.display()
+                )));
+            }
+        }
+        self.open()
     }
 }
 

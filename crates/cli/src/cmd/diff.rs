@@ -48,7 +48,7 @@ pub enum Piece {
 
 /// Runs `diff`.
 pub async fn diff(args: DiffArgs) -> anyhow::Result<()> {
-    let store = args.store.open()?;
+    let store = args.store.open_existing()?;
     let target = crate::cmd::get::normalised(&args.target);
     let at = read::locate(&store, &target).await?;
     let versions = at.versions();

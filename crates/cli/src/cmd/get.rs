@@ -68,7 +68,7 @@ pub fn removal_note(json: &serde_json::Value) -> Option<String> {
 
 /// Runs `get`.
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
-    let store = args.store.open()?;
+    let store = args.store.open_existing()?;
     let target = normalised(&args.target);
     let at = read::locate(&store, &target).await?;
     if args.versions {
