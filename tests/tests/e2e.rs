@@ -382,8 +382,27 @@ async fn dlq_replay_of_a_fixed_failure_stores_the_page() {
     assert!(stack.run(&["dlq", "list"]).await.contains("http_not_found"));
 
     fixed.store(true, Ordering::SeqCst);
+    // A 404 cannot succeed as it is: skipped unless named or --all.
+    assert!(stack.run(&["dlq", "replay"]).await.contains("replayed 0"));
+    let dry = stack.run(&["dlq", "replay", "--all", "--dry-run"]).await;
+    assert!(
+        dry.contains("would replay 1") && dry.contains("http_not_found"),
+        "{dry}"
+    );
+    assert_eq!(
+        dead_letters(&nats, &prefix).await.len(),
+        1,
+        "a dry run replays nothing"
+    );
     assert!(stack
-        .run(&["dlq", "replay", "--reason", "http_not_found"])
+        .run(&[
+            "dlq",
+            "replay",
+            "--reason",
+            "http_not_found",
+            "--limit",
+            "1"
+        ])
         .await
         .contains("replayed 1"));
     let key = format!("articles/127.0.0.1/{}.md", crawlq_record::record_id(&url));

@@ -121,6 +121,34 @@ impl CrawlError {
     }
 }
 
+/// Every reason code of the crawler, and whether replaying a message dead-
+/// lettered for it can succeed without a change (`crawlq dlq replay` skips
+/// the others unless asked).
+pub const REASONS: &[(&str, bool)] = &[
+    ("invalid_url", false),
+    ("bad_message", false),
+    ("robots_disallowed", false),
+    ("robots_unavailable", true),
+    ("blocked_address", false),
+    ("too_many_redirects", false),
+    ("bad_redirect", false),
+    ("dns_failure", true),
+    ("bad_encoding", false),
+    ("header_too_large", false),
+    ("truncated_body", false),
+    ("connect_timeout", true),
+    ("too_large", false),
+    ("unsupported_content_type", false),
+    ("deadline_exceeded", true),
+    ("network_error", true),
+    ("http_not_found", false),
+    ("http_client_error", false),
+    ("http_server_error", true),
+    ("deferred", true),
+    ("infrastructure", true),
+    ("conflict", true),
+];
+
 impl Classify for CrawlError {
     fn disposition(&self) -> Disposition {
         use CrawlError::*;

@@ -49,6 +49,23 @@ pub enum ExtractError {
     Rules(String),
 }
 
+/// Every reason code of the extractor, and whether replaying can succeed
+/// without a change (see `crawlq dlq replay`).
+pub const REASONS: &[(&str, bool)] = &[
+    ("bad_message", false),
+    ("empty_body", false),
+    ("unsupported_content_type", false),
+    ("pathological_html", false),
+    ("extract_timeout", true),
+    ("no_content", false),
+    ("bad_feed", false),
+    ("claim_check_unavailable", true),
+    ("extractor_panic", false),
+    ("sitemap_too_deep", false),
+    ("too_large", false),
+    ("bad_rules", false),
+];
+
 impl Classify for ExtractError {
     fn disposition(&self) -> Disposition {
         match self {

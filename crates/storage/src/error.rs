@@ -86,6 +86,21 @@ fn refuses_this_object(e: &object_store::Error) -> bool {
     false
 }
 
+/// Every reason code of storage, and whether replaying can succeed
+/// without a change (see `crawlq dlq replay`).
+pub const REASONS: &[(&str, bool)] = &[
+    ("bad_message", false),
+    ("incomplete_record", false),
+    ("store_error", true),
+    ("store_refused", false),
+    ("version_conflict", false),
+    ("damaged_index", false),
+    ("index_error", true),
+    ("damaged_archive", false),
+    ("claim_check_unavailable", false),
+    ("contended", true),
+];
+
 impl Classify for StorageError {
     fn disposition(&self) -> Disposition {
         match self {

@@ -1,6 +1,8 @@
 //! `crawlq dlq list` and `crawlq dlq replay`.
 
 use async_nats::jetstream;
+use std::collections::BTreeMap;
+
 use clap::{Args, Subcommand};
 use crawlq_proto::v1::DeadLetter;
 use crawlq_proto::Message as _;
@@ -23,25 +25,76 @@ pub struct DlqArgs {
 enum DlqCommand {
     /// List dead letters.
     List {
-        /// Only this stage (crawler, extractor, storage).
-        #[arg(long)]
-        stage: Option<String>,
-        /// Only this reason.
-        #[arg(long)]
-        reason: Option<String>,
+        #[command(flatten)]
+        filter: Filter,
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
     },
     /// Put dead letters back on their original subject, then remove them.
+    /// Reasons that cannot succeed as they are (robots_disallowed,
+    /// http_not_found...) are skipped unless named with --reason or --all.
     Replay {
-        /// Only this stage.
+        #[command(flatten)]
+        filter: Filter,
+        /// Say what would be replayed, and replay nothing.
         #[arg(long)]
-        stage: Option<String>,
-        /// Only this reason.
+        dry_run: bool,
+        /// Replay every reason, even those that cannot succeed as they are.
         #[arg(long)]
-        reason: Option<String>,
+        all: bool,
     },
+}
+
+/// Which dead letters.
+#[derive(Debug, Args)]
+struct Filter {
+    /// Only this stage.
+    #[arg(long, value_parser = ["crawler", "extractor", "storage"])]
+    stage: Option<String>,
+    /// Only this reason (one of the codes in the README's reasons).
+    #[arg(long, value_parser = known_reason)]
+    reason: Option<String>,
+    /// Only these stream sequences (as `dlq list` shows them).
+    #[arg(long, value_delimiter = ',')]
+    seq: Vec<u64>,
+    /// At most this many.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+/// Every reason code of every stage, and whether a replay can succeed as
+/// it is.
+fn reasons() -> impl Iterator<Item = (&'static str, bool)> {
+    crawlq_crawler::error::REASONS
+        .iter()
+        .chain(crawlq_extractor::error::REASONS)
+        .chain(crawlq_storage::error::REASONS)
+        .copied()
+        .chain([(crawlq_runtime::settle::MAX_DELIVERIES, true)])
+}
+
+fn known_reason(s: &str) -> Result<String, String> {
+    if reasons().any(|(r, _)| r == s) {
+        return Ok(s.to_string());
+    }
+    let mut all: Vec<&str> = reasons().map(|(r, _)| r).collect();
+    all.sort_unstable();
+    all.dedup();
+    Err(format!("unknown reason; one of: {}", all.join(", ")))
+}
+
+/// Can a message dead-lettered for `reason` succeed if replayed as it is?
+fn replayable(reason: &str) -> bool {
+    reasons().any(|(r, ok)| r == reason && ok)
+}
+
+impl Filter {
+    fn keeps(&self, seq: u64, d: &DeadLetter) -> bool {
+        self.stage.as_ref().is_none_or(|s| &d.stage == s)
+            && self.reason.as_ref().is_none_or(|r| &d.reason == r)
+            && (self.seq.is_empty() || self.seq.contains(&seq))
+    }
 }
 
 /// Runs `dlq`.
@@ -49,31 +102,54 @@ pub async fn dlq(args: DlqArgs) -> anyhow::Result<()> {
     let client = crawlq_runtime::nats::connect_command(&args.nats, "crawlq-dlq").await?;
     let js = jetstream::new(client);
     let topo = Topology::new(args.nats.subject_prefix.clone());
-    let (stage, reason, json_out, replay) = match &args.command {
-        DlqCommand::List {
-            stage,
-            reason,
-            json,
-        } => (stage.clone(), reason.clone(), *json, false),
-        DlqCommand::Replay { stage, reason } => (stage.clone(), reason.clone(), false, true),
+    let filter = match &args.command {
+        DlqCommand::List { filter, .. } | DlqCommand::Replay { filter, .. } => filter,
     };
-    let letters: Vec<(u64, DeadLetter)> = scan(&js, &topo.dlq_stream())
+    let mut letters: Vec<(u64, DeadLetter)> = scan(&js, &topo.dlq_stream())
         .await?
         .into_iter()
         .filter_map(|m| DeadLetter::decode(m.payload).ok().map(|d| (m.seq, d)))
-        .filter(|(_, d)| {
-            stage.as_ref().is_none_or(|s| &d.stage == s)
-                && reason.as_ref().is_none_or(|r| &d.reason == r)
-        })
+        .filter(|(seq, d)| filter.keeps(*seq, d))
         .collect();
-    if replay {
-        return replay_letters(&js, &topo, letters).await;
+    match &args.command {
+        DlqCommand::List { json, .. } => {
+            letters.truncate(filter.limit.unwrap_or(usize::MAX));
+            list(&letters, *json);
+            Ok(())
+        }
+        DlqCommand::Replay { dry_run, all, .. } => {
+            let (go, skipped): (Vec<_>, Vec<_>) = letters
+                .into_iter()
+                .partition(|(_, d)| *all || filter.reason.is_some() || replayable(&d.reason));
+            let mut go = go;
+            go.truncate(filter.limit.unwrap_or(usize::MAX));
+            if !skipped.is_empty() {
+                let mut by: BTreeMap<&str, usize> = BTreeMap::new();
+                for (_, d) in &skipped {
+                    *by.entry(d.reason.as_str()).or_default() += 1;
+                }
+                eprintln!(
+                    "skipped {} that cannot succeed as they are ({}); name one with --reason, or use --all",
+                    skipped.len(),
+                    by.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", ")
+                );
+            }
+            if *dry_run {
+                list(&go, false);
+                println!("would replay {}", go.len());
+                return Ok(());
+            }
+            replay_letters(&js, &topo, go).await
+        }
     }
-    for (seq, d) in &letters {
+}
+
+fn list(letters: &[(u64, DeadLetter)], json_out: bool) {
+    for (seq, d) in letters {
         if json_out {
-            println!(
-                "{}",
-                json!({"seq": seq, "stage": d.stage, "reason": d.reason, "url": d.url, "error": d.error, "deliveries": d.delivery_count, "subject": d.original_subject, "failed_at": d.failed_at})
+            crate::cmd::out(
+                &json!({"seq": seq, "stage": d.stage, "reason": d.reason, "url": d.url, "error": d.error, "deliveries": d.delivery_count, "subject": d.original_subject, "failed_at": d.failed_at})
+                    .to_string(),
             );
         } else {
             let err: String = d.error.chars().take(80).collect();
@@ -89,7 +165,6 @@ pub async fn dlq(args: DlqArgs) -> anyhow::Result<()> {
     if !json_out {
         eprintln!("{} dead letters", letters.len());
     }
-    Ok(())
 }
 
 async fn replay_letters(
@@ -117,4 +192,18 @@ async fn replay_letters(
     }
     println!("replayed {replayed}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_known_and_classed() {
+        assert!(known_reason("robots_disallowed").is_ok());
+        let err = known_reason("robots_dissallowed").unwrap_err();
+        assert!(err.contains("robots_disallowed"), "{err}");
+        assert!(replayable("network_error") && replayable("max_deliveries"));
+        assert!(!replayable("robots_disallowed") && !replayable("http_not_found"));
+    }
 }
