@@ -129,6 +129,20 @@ async fn sample_site_end_to_end_on_a_local_folder_then_a_second_run() {
 
     let status = stack.run(&["status", "--json"]).await;
     assert!(status.contains("robots_disallowed"), "{status}");
+    let json: serde_json::Value = serde_json::from_str(&status).unwrap();
+    // Two runs, three dead letters each; the totals agree with the breakdown.
+    assert_eq!(json["dead_letters_per_stage"]["crawler"], 6, "{status}");
+    let table = stack.run(&["status"]).await;
+    let header = table.lines().next().unwrap();
+    assert!(
+        header.starts_with("STAGE") && table.contains("due checks"),
+        "{table}"
+    );
+    // Columns line up: every row's numbers end where the header's do.
+    let width = header.len();
+    for row in table.lines().skip(1).take(4) {
+        assert_eq!(row.len(), width, "{table}");
+    }
 
     check_monitoring_queries_against_scrapes(&stack).await;
 }

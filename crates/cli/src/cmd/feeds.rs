@@ -208,21 +208,11 @@ async fn list(bucket: &kv::Store, json: bool) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    let header = ["URL", "EVERY", "LAST POLL", "LAST OUTCOME", "NEXT POLL"].map(String::from);
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        crate::cmd::out(line.join("  ").trim_end());
-    }
+    crate::cmd::table(
+        &["URL", "EVERY", "LAST POLL", "LAST OUTCOME", "NEXT POLL"],
+        &rows,
+        5,
+    );
     if rows.is_empty() {
         eprintln!("no feeds registered (crawlq feeds add URL)");
     }

@@ -20,3 +20,33 @@ pub fn out(line: &str) {
         std::process::exit(0);
     }
 }
+
+/// Prints an aligned table: each column as wide as its widest cell,
+/// numbers right-aligned from column `first_number` on.
+pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]], first_number: usize) {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if i >= first_number {
+                    format!("{c:>w$}")
+                } else {
+                    format!("{c:<w$}")
+                }
+            })
+            .collect();
+        out(parts.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
