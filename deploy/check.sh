@@ -97,6 +97,8 @@ for dir in "$schemas/v$minor.0-local" "$schemas/v$minor.0-local-strict"; do
       "$f" "$dir/$(basename "$f" .yaml).json"
   done
 done
+out=$("$VENV/bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" deploy/k8s/namespace.yaml 2>&1) || { echo "$out"; exit 1; }
+echo "namespace.yaml: valid"
 for o in "${OVERLAYS[@]}"; do
   out=$("$VENV/bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" "$WORK/$o.yaml" 2>&1) || { echo "$out"; exit 1; }
   # A kind without a schema is only a warning to kubernetes-validate; here
