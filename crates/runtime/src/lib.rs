@@ -10,7 +10,8 @@
 //! - [`dead_letter`]: the one builder of dead letters;
 //! - [`worker`]: the consumer loop (publish, await PubAck, then ack);
 //! - [`error`]: the retry-or-dead-letter contract handlers implement;
-//! - [`http`], [`metrics`]: `/metrics`, `/healthz`, `/readyz`;
+//! - [`http`], [`metrics`], [`process`]: `/metrics` (with the `process_*`
+//!   metrics), `/healthz`, `/readyz`;
 //! - [`service`]: start-up and graceful shutdown of a stage;
 //! - [`shutdown`], [`logging`].
 
@@ -23,6 +24,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod nats;
+pub mod process;
 pub mod schedule;
 pub mod service;
 pub mod settle;

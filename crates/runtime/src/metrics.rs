@@ -67,11 +67,13 @@ pub fn install() -> PrometheusHandle {
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
             describe();
+            crate::process::describe();
             let upkeep = handle.clone();
             std::thread::Builder::new()
                 .name("metrics-upkeep".into())
                 .spawn(move || loop {
                     std::thread::sleep(Duration::from_secs(5));
+                    crate::process::sample();
                     upkeep.run_upkeep();
                 })
                 .expect("spawn metrics upkeep thread");
