@@ -68,8 +68,15 @@ deploy-check: ## Render and validate deploy/ (kustomize, kubernetes-validate, ch
 deploy-rules: ## Regenerate the PrometheusRule from deploy/monitoring/alerts.yaml
 	deploy/check.sh rules
 
-image: ## Build the container image (needs a Docker engine)
-	docker build -f deploy/Dockerfile -t crawlq:dev .
+IMAGE ?= ghcr.io/crawlq/crawlq:$(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+image: build ## Build the image from the release binary, no base image (buildah, podman or docker)
+	deploy/image/rootfs.sh $${CARGO_TARGET_DIR:-target}/release/crawlq target/image/rootfs
+	cp deploy/image/Containerfile target/image/
+	@if command -v buildah >/dev/null; then buildah bud -t $(IMAGE) target/image; \
+	elif command -v podman >/dev/null; then podman build -t $(IMAGE) target/image; \
+	elif command -v docker >/dev/null; then docker build -t $(IMAGE) target/image; \
+	else echo "no buildah, podman or docker: the root filesystem is in target/image/rootfs"; fi
 
 clean: ## Remove build output and local data
 	$(CARGO) clean
