@@ -105,7 +105,7 @@ async fn sample_site_end_to_end_on_a_local_folder_then_a_second_run() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
     let out = stack.run(&args).await;
-    assert!(out.contains("accepted 3, rejected 0"), "{out}");
+    assert!(out.contains("accepted 3, skipped 0, rejected 0"), "{out}");
     assert!(
         out.contains(&format!("new {}", sample_site::ARTICLES)),
         "{out}"
@@ -126,6 +126,20 @@ async fn sample_site_end_to_end_on_a_local_folder_then_a_second_run() {
         .filter(|k| k.starts_with("versions/"))
         .collect();
     assert_eq!(versions_before, versions_after);
+
+    // A URL fetched within the duplicate window is skipped, and says so;
+    // the same submission again within two minutes is dropped, and says so.
+    let article = format!("{base}/news/{}", sample_site::articles()[0].slug);
+    let out = stack
+        .run(&["submit", "--wait", "--timeout=60s", &article])
+        .await;
+    assert!(out.contains("accepted 1, skipped 0"), "{out}");
+    assert!(
+        out.contains("skipped:        1") && out.contains("--force"),
+        "{out}"
+    );
+    let out = stack.run(&["submit", &article]).await;
+    assert!(out.contains("accepted 0, skipped 1"), "{out}");
 
     let status = stack.run(&["status", "--json"]).await;
     assert!(status.contains("robots_disallowed"), "{status}");

@@ -290,6 +290,24 @@ impl CrawlHandler {
     /// What a crawl publishes: the fetched page, or a `not_modified` event.
     pub(crate) fn publish(&self, req: &CrawlRequest, crawled: Crawled) -> Vec<Outgoing> {
         match crawled {
+            // A user's URL that is not fetched says so, and how to force
+            // it; links and feed items found again stay quiet.
+            Crawled::Skipped if req.origin() == Origin::User => {
+                let url = normalize(&req.url, &self.strip)
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|_| req.url.clone());
+                let event = StoredSnapshot {
+                    outcome: StoreOutcome::Skipped as i32,
+                    host: url::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default(),
+                    url,
+                    request_id: req.request_id.clone(),
+                    detail: "fetched within the duplicate window (CRAWLQ_DUPLICATE_WINDOW); submit with --force to fetch it again".into(),
+                    ..Default::default()
+                };
+                vec![Outgoing::protobuf(self.topology.stored(), &event)
+                    .with_msg_id(format!("skip:{}:{}", req.request_id, req.attempt))
+                    .with_request_id(&req.request_id)]
+            }
             Crawled::Skipped => Vec::new(),
             Crawled::NotModified(url) => {
                 let event = StoredSnapshot {

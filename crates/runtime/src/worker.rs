@@ -364,7 +364,18 @@ const ACK_WINDOW: usize = 128;
 /// Publishes every message and awaits every PubAck, at most
 /// [`ACK_WINDOW`] in flight.
 pub async fn publish_all(js: &jetstream::Context, outgoing: Vec<Outgoing>) -> Result<u64, String> {
-    let n = outgoing.len() as u64;
+    publish_each(js, outgoing)
+        .await
+        .map(|acks| acks.len() as u64)
+}
+
+/// As [`publish_all`], saying for each message whether the stream dropped
+/// it as a duplicate of one published within its window (`Nats-Msg-Id`).
+pub async fn publish_each(
+    js: &jetstream::Context,
+    outgoing: Vec<Outgoing>,
+) -> Result<Vec<bool>, String> {
+    let mut duplicates = Vec::with_capacity(outgoing.len());
     let mut acks = Vec::with_capacity(outgoing.len().min(ACK_WINDOW));
     for out in outgoing {
         let ack = js
@@ -374,14 +385,14 @@ pub async fn publish_all(js: &jetstream::Context, outgoing: Vec<Outgoing>) -> Re
         acks.push(ack);
         if acks.len() >= ACK_WINDOW {
             for ack in acks.drain(..) {
-                ack.await.map_err(|e| e.to_string())?;
+                duplicates.push(ack.await.map_err(|e| e.to_string())?.duplicate);
             }
         }
     }
     for ack in acks {
-        ack.await.map_err(|e| e.to_string())?;
+        duplicates.push(ack.await.map_err(|e| e.to_string())?.duplicate);
     }
-    Ok(n)
+    Ok(duplicates)
 }
 
 /// Why a message is handed back.

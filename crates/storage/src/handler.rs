@@ -170,6 +170,7 @@ impl StoreHandler {
             url: w.url.clone(),
             request_id: request_id(delivery),
             host: a.host.to_string(),
+            detail: w.evidence.clone(),
         };
         tracing::debug!(id = a.id, outcome = %outcome.label(), check = %w.check, next = ?w.next_check_at, "checked");
         let mut out =

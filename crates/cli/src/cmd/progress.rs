@@ -23,6 +23,8 @@ pub struct Tally {
     /// What the watch found per URL: edits, removals, restorations, and
     /// checks that failed or could not be made.
     watch: BTreeMap<String, BTreeSet<i32>>,
+    /// URLs not fetched, and why.
+    skipped: BTreeMap<String, String>,
 }
 
 fn rank(outcome: i32) -> u8 {
@@ -76,6 +78,10 @@ impl Tally {
     fn add(&mut self, ev: StoredSnapshot) {
         use StoreOutcome::*;
         let outcome = StoreOutcome::try_from(ev.outcome).unwrap_or(Unspecified);
+        if outcome == Skipped {
+            self.skipped.insert(ev.url, ev.detail);
+            return;
+        }
         if matches!(
             outcome,
             Changed | Removed | Restored | CheckFailed | CheckError
@@ -141,6 +147,16 @@ impl Tally {
                 self.watched(StoreOutcome::CheckFailed),
                 self.watched(StoreOutcome::CheckError),
             ));
+        }
+        if !self.skipped.is_empty() {
+            let mut why: BTreeMap<&str, usize> = BTreeMap::new();
+            for d in self.skipped.values() {
+                *why.entry(d.as_str()).or_default() += 1;
+            }
+            s.push_str(&format!("  skipped:        {}\n", self.skipped.len()));
+            for (d, n) in why {
+                s.push_str(&format!("    {n}: {d}\n"));
+            }
         }
         s.push_str(&format!("  dead-lettered:  {}\n", self.dead.len()));
         for (reason, n) in self.dead_by_reason() {

@@ -88,6 +88,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     let mut rejected = 0usize;
     let now = crawlq_runtime::now_ms();
     let mut outgoing = Vec::new();
+    let mut urls = Vec::new();
     for (raw, kind) in wanted {
         match check(&raw) {
             Ok(url) => {
@@ -107,6 +108,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
                 } else {
                     format!("submit:{}", req.url)
                 };
+                urls.push(req.url.clone());
                 outgoing.push(Outgoing::protobuf(topo.urls(), &req).with_msg_id(msg_id));
             }
             Err(why) => {
@@ -115,10 +117,23 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let accepted = crawlq_runtime::worker::publish_all(&js, outgoing)
+    let duplicates = crawlq_runtime::worker::publish_each(&js, outgoing)
         .await
         .map_err(|e| anyhow::anyhow!("intake publish not acknowledged: {e}"))?;
-    println!("accepted {accepted}, rejected {rejected}");
+    // The stream drops a URL submitted again within its duplicate window:
+    // say so instead of reporting it accepted.
+    let mut skipped = 0usize;
+    for (url, dup) in urls.iter().zip(&duplicates) {
+        if *dup {
+            eprintln!(
+                "skipped {url}: submitted within the last {:?} already; --force submits it again",
+                crawlq_runtime::nats::DUPLICATE_WINDOW
+            );
+            skipped += 1;
+        }
+    }
+    let accepted = duplicates.len() - skipped;
+    println!("accepted {accepted}, skipped {skipped}, rejected {rejected}");
     if args.wait && accepted > 0 {
         let started = Instant::now();
         let waited = wait_idle(&js, &topo, start, args.timeout).await?;
@@ -130,8 +145,9 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
             );
         }
     }
-    if rejected > 0 && accepted == 0 {
-        anyhow::bail!("no valid URL submitted");
+    // Any refused input fails the command, after everything valid went in.
+    if rejected > 0 {
+        anyhow::bail!("{rejected} of the inputs rejected");
     }
     Ok(())
 }
