@@ -206,3 +206,48 @@ impl Classify for CrawlError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_is_listed() {
+        let d = Duration::from_secs(1);
+        let all = [
+            CrawlError::InvalidUrl("u".into(), "e".into()),
+            CrawlError::BadMessage("e".into()),
+            CrawlError::RobotsDisallowed,
+            CrawlError::RobotsUnavailable("e".into()),
+            CrawlError::BlockedAddress("e".into()),
+            CrawlError::Redirects("e".into()),
+            CrawlError::BadRedirect("e".into()),
+            CrawlError::Unresolved("e".into()),
+            CrawlError::HeaderTooLarge("e".into()),
+            CrawlError::TruncatedBody("e".into()),
+            CrawlError::BadEncoding("e".into()),
+            CrawlError::ConnectTimeout(d),
+            CrawlError::TooLarge(1),
+            CrawlError::UnsupportedContentType("e".into()),
+            CrawlError::Deadline(d),
+            CrawlError::NotFound(404),
+            CrawlError::ClientError(403),
+            CrawlError::ServerError {
+                status: 503,
+                after: None,
+            },
+            CrawlError::Deferred(d),
+            CrawlError::infra("x", std::io::Error::other("e")),
+            CrawlError::Conflict("e".into()),
+        ];
+        for e in &all {
+            assert!(
+                REASONS.iter().any(|(r, _)| *r == e.reason()),
+                "{} is not in REASONS",
+                e.reason()
+            );
+        }
+        // Network errors hold a client error, which only a request makes.
+        assert!(REASONS.iter().any(|(r, _)| *r == "network_error"));
+    }
+}

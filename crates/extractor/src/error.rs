@@ -91,3 +91,39 @@ impl Classify for ExtractError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_is_listed() {
+        let all = [
+            ExtractError::BadMessage("e".into()),
+            ExtractError::EmptyBody,
+            ExtractError::UnsupportedContentType("e".into()),
+            ExtractError::Pathological(1),
+            ExtractError::Timeout(std::time::Duration::from_secs(1)),
+            ExtractError::NoContent,
+            ExtractError::BadFeed("e".into()),
+            ExtractError::ClaimCheck {
+                key: "k".into(),
+                source: object_store::Error::NotFound {
+                    path: "k".into(),
+                    source: "gone".into(),
+                },
+            },
+            ExtractError::TooDeep(5),
+            ExtractError::Panicked("e".into()),
+            ExtractError::TooLarge(1),
+            ExtractError::Rules("e".into()),
+        ];
+        for e in &all {
+            assert!(
+                REASONS.iter().any(|(r, _)| *r == e.reason()),
+                "{} is not in REASONS",
+                e.reason()
+            );
+        }
+    }
+}

@@ -153,6 +153,37 @@ mod tests {
     }
 
     #[test]
+    fn every_reason_is_listed() {
+        use crate::lists::ListError;
+        use std::sync::Arc;
+        let all = [
+            StorageError::BadMessage("e".into()),
+            StorageError::Incomplete("id"),
+            local(libc::ENOSPC),
+            local(libc::ENAMETOOLONG),
+            StorageError::ClaimGone("k".into()),
+            StorageError::Conflict("k".into()),
+            StorageError::List(Arc::new(ListError::Stopped)),
+            StorageError::List(Arc::new(ListError::Damaged {
+                key: "h".into(),
+                source: serde_json::from_str::<u8>("x").unwrap_err(),
+            })),
+            StorageError::Damaged {
+                key: "k".into(),
+                why: "w".into(),
+            },
+            StorageError::Contended("k".into()),
+        ];
+        for e in &all {
+            assert!(
+                REASONS.iter().any(|(r, _)| *r == e.reason()),
+                "{} is not in REASONS",
+                e.reason()
+            );
+        }
+    }
+
+    #[test]
     fn one_refused_object_is_permanent_a_full_disk_is_an_outage() {
         let long = local(libc::ENAMETOOLONG);
         assert_eq!(long.disposition(), Disposition::Permanent);
