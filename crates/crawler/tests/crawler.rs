@@ -330,14 +330,22 @@ async fn refetch_sends_validators_and_304_ends_as_not_modified() {
         ..Default::default()
     })
     .await;
+    // The skipped one says so (with how to force it); the forced one is a 304.
     assert!(
         eventually(Duration::from_secs(20), || async {
-            c.stored().await.len() == 1
+            c.stored().await.len() == 2
         })
         .await
     );
-    let ev = &c.stored().await[0];
-    assert_eq!(ev.outcome, StoreOutcome::NotModified as i32);
+    let events = c.stored().await;
+    let outcome = |o: StoreOutcome| events.iter().filter(|e| e.outcome == o as i32).count();
+    assert_eq!(outcome(StoreOutcome::NotModified), 1, "{events:?}");
+    assert_eq!(outcome(StoreOutcome::Skipped), 1, "{events:?}");
+    let skipped = events
+        .iter()
+        .find(|e| e.outcome == StoreOutcome::Skipped as i32)
+        .unwrap();
+    assert!(skipped.detail.contains("--force"), "{}", skipped.detail);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(c.fetched().await.len(), 1, "no second FetchedPage");
 
@@ -355,7 +363,7 @@ async fn refetch_sends_validators_and_304_ends_as_not_modified() {
     }
     assert!(
         eventually(Duration::from_secs(20), || async {
-            c.stored().await.len() == 3
+            c.stored().await.len() == 4
         })
         .await,
         "both polls were fetched conditionally"
