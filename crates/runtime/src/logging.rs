@@ -1,6 +1,7 @@
 //! Log setup: `tracing` to stderr, as text or JSON, filtered by `RUST_LOG`.
-//! Every record is one line: in text, a field's line breaks are escaped
-//! (an error from a server may span lines); JSON escapes them itself.
+//! Every record is one line: in text, a field's line breaks and other
+//! control characters are escaped ([`crate::printable`]; an error from a
+//! server may span lines); JSON escapes them itself.
 
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::EnvFilter;
@@ -21,7 +22,7 @@ pub fn init(format: LogFormat) {
         LogFormat::Text => {
             let fields = tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
                 let raw = format!("{value:?}");
-                let text = one_line(&raw);
+                let text = crate::printable(&raw);
                 if field.name() == "message" {
                     write!(w, "{text}")
                 } else {
@@ -33,24 +34,4 @@ pub fn init(format: LogFormat) {
         }
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-}
-
-/// `text` with line breaks escaped, so a record stays on one line.
-pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains(['\n', '\r']) {
-        std::borrow::Cow::Owned(text.replace('\n', "\\n").replace('\r', "\\r"))
-    } else {
-        std::borrow::Cow::Borrowed(text)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_stay_on_one_line() {
-        assert_eq!(one_line("plain"), "plain");
-        assert_eq!(one_line("first\nsecond\r\n"), "first\\nsecond\\r\\n");
-    }
 }
