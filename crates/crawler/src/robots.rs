@@ -53,6 +53,9 @@ pub struct RobotsCache {
     kv: kv::Store,
     agent: String,
     local: Mutex<HashMap<String, (Instant, Arc<Rules>)>>,
+    /// One lock per origin being looked up: requests for a cold host wait
+    /// for the one fetch of its robots.txt instead of each fetching it.
+    inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl RobotsCache {
@@ -62,6 +65,7 @@ impl RobotsCache {
             kv,
             agent: agent.to_string(),
             local: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
         }
     }
 
@@ -85,16 +89,39 @@ impl RobotsCache {
     }
 
     async fn rules(&self, origin: &str, fetcher: &Fetcher) -> Result<Arc<Rules>, CrawlError> {
-        if let Some((at, rules)) = self
-            .local
+        if let Some(rules) = self.cached(origin) {
+            return Ok(rules);
+        }
+        // Single flight: the first request for an origin looks it up; the
+        // others wait for it, then find its rules cached.
+        let gate = self
+            .inflight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(origin)
-        {
-            if at.elapsed() < LOCAL_TTL {
-                return Ok(rules.clone());
-            }
+            .entry(origin.to_string())
+            .or_default()
+            .clone();
+        let _turn = gate.lock().await;
+        if let Some(rules) = self.cached(origin) {
+            return Ok(rules);
         }
+        let result = self.look_up(origin, fetcher).await;
+        self.inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(origin);
+        result
+    }
+
+    /// Rules parsed within the local lifetime, if any.
+    fn cached(&self, origin: &str) -> Option<Arc<Rules>> {
+        let local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        let (at, rules) = local.get(origin)?;
+        (at.elapsed() < LOCAL_TTL).then(|| rules.clone())
+    }
+
+    /// The origin's rules from the shared bucket, or fetched and shared.
+    async fn look_up(&self, origin: &str, fetcher: &Fetcher) -> Result<Arc<Rules>, CrawlError> {
         let key = kv_key(origin);
         let cached = match self.kv.get(&key).await {
             Ok(Some(bytes)) => serde_json::from_slice::<Cached>(&bytes).ok(),

@@ -152,11 +152,16 @@ fn html(body: String) -> Response {
 
 #[tokio::test]
 async fn robots_disallow_and_crawl_delay() {
+    let robots_hits = Arc::new(AtomicUsize::new(0));
+    let counted = robots_hits.clone();
     let site = HttpFixture::serve(
         Router::new()
             .route(
                 "/robots.txt",
-                get(|| async { "User-agent: *\nDisallow: /private\nCrawl-delay: 1\n" }),
+                get(move || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    async { "User-agent: *\nDisallow: /private\nCrawl-delay: 1\n" }
+                }),
             )
             .route("/private/x", get(|| async { html(PAGE.into()) }))
             .route("/pub/{n}", get(|| async { html(PAGE.into()) })),
@@ -184,6 +189,12 @@ async fn robots_disallow_and_crawl_delay() {
             "Crawl-delay 1 s not honoured: {times:?}"
         );
     }
+    // Four requests to a cold host, one robots.txt fetch.
+    assert_eq!(
+        robots_hits.load(Ordering::SeqCst),
+        1,
+        "robots.txt fetched once"
+    );
     c.stop().await;
 }
 
