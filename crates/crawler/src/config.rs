@@ -6,7 +6,7 @@ use clap::{ArgAction, Args};
 use crawlq_runtime::config::{parse_duration, BodyArgs, CommonArgs, StoreArgs};
 use ipnet::IpNet;
 
-use crate::normalize::DEFAULT_STRIP;
+use crate::normalize::default_strip;
 
 /// Default User-Agent: product token, version and a contact URL.
 pub const DEFAULT_USER_AGENT: &str = concat!(
@@ -69,7 +69,7 @@ pub struct Config {
     )]
     pub allow_cidrs: Vec<IpNet>,
     /// Comma-separated query parameters stripped from URLs (`utm_*` = prefix).
-    #[arg(long = "strip-params", env = "CRAWLQ_STRIP_PARAMS", value_delimiter = ',', default_values_t = DEFAULT_STRIP.iter().map(|s| s.to_string()))]
+    #[arg(long = "strip-params", env = "CRAWLQ_STRIP_PARAMS", value_delimiter = ',', default_values_t = default_strip())]
     pub strip_params: Vec<String>,
     /// Redirects followed.
     #[arg(

@@ -293,9 +293,8 @@ impl CrawlHandler {
             // A user's URL that is not fetched says so, and how to force
             // it; links and feed items found again stay quiet.
             Crawled::Skipped if req.origin() == Origin::User => {
-                let url = normalize(&req.url, &self.strip)
-                    .map(|u| u.to_string())
-                    .unwrap_or_else(|_| req.url.clone());
+                // `crawl` has already normalised `req.url`.
+                let url = req.url.clone();
                 let event = StoredSnapshot {
                     outcome: StoreOutcome::Skipped as i32,
                     host: url::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default(),

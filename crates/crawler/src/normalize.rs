@@ -12,6 +12,11 @@ pub const DEFAULT_STRIP: &[&str] = &[
     "utm_*", "fbclid", "gclid", "dclid", "msclkid", "mc_eid", "yclid",
 ];
 
+/// [`DEFAULT_STRIP`] as the owned list [`normalize`] takes.
+pub fn default_strip() -> Vec<String> {
+    DEFAULT_STRIP.iter().map(|s| s.to_string()).collect()
+}
+
 /// Longer URLs are refused: no real article URL comes close, and servers
 /// commonly reject anything over 8 KiB.
 pub const MAX_URL_BYTES: usize = 8192;
@@ -70,7 +75,7 @@ mod tests {
     use super::*;
 
     fn strip() -> Vec<String> {
-        DEFAULT_STRIP.iter().map(|s| s.to_string()).collect()
+        default_strip()
     }
 
     #[test]

@@ -55,6 +55,20 @@ pub struct FeedEntry {
 }
 
 impl FeedEntry {
+    /// A feed registered at `now`, its first poll due at once.
+    pub fn new(url: String, kind: &str, every_ms: u64, now: i64, from_file: bool) -> Self {
+        Self {
+            url,
+            kind: kind.into(),
+            every_ms,
+            added_at: now,
+            last_poll_at: None,
+            last_outcome: String::new(),
+            next_poll_at: Some(now),
+            from_file,
+        }
+    }
+
     /// The URL kind a poll requests.
     pub fn url_kind(&self) -> UrlKind {
         if self.kind == "sitemap" {
@@ -163,16 +177,7 @@ pub async fn sync_feeds(
                 }
             }
             None => {
-                let entry = FeedEntry {
-                    url: url.clone(),
-                    kind: kind.into(),
-                    every_ms,
-                    added_at: now,
-                    last_poll_at: None,
-                    last_outcome: String::new(),
-                    next_poll_at: Some(now),
-                    from_file: true,
-                };
+                let entry = FeedEntry::new(url.clone(), kind, every_ms, now, true);
                 let value = Bytes::from(serde_json::to_vec(&entry).expect("feed entry serialises"));
                 let created = match current {
                     Some(deleted) => bucket.update(&id, value, deleted.revision).await.is_ok(),

@@ -1,10 +1,10 @@
 //! Property tests for URL normalisation and intake parsing.
 
-use crawlq_crawler::normalize::{normalize, DEFAULT_STRIP};
+use crawlq_crawler::normalize::{default_strip, normalize};
 use proptest::prelude::*;
 
 fn strip() -> Vec<String> {
-    DEFAULT_STRIP.iter().map(|s| s.to_string()).collect()
+    default_strip()
 }
 
 fn url_strategy() -> impl Strategy<Value = String> {

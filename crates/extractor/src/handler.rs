@@ -266,33 +266,31 @@ impl ExtractHandler {
                     false,
                 )));
             }
-            Discovery::Sitemap(entries) => {
-                m::page("sitemap");
-                m::expanded("sitemap", entries.len());
-                out.extend(self.publish_requests(&self.requests(
-                    req,
-                    entries,
-                    UrlKind::Page,
-                    Origin::Sitemap,
-                    false,
-                )));
-            }
+            Discovery::Sitemap(entries) => out.extend(self.expand_sitemap(req, entries, false)),
             Discovery::SitemapIndex(_) if req.sitemap_nesting >= MAX_SITEMAP_NESTING => {
                 return Err(ExtractError::TooDeep(req.sitemap_nesting + 1));
             }
-            Discovery::SitemapIndex(entries) => {
-                m::page("sitemap");
-                m::expanded("sitemap", entries.len());
-                out.extend(self.publish_requests(&self.requests(
-                    req,
-                    entries,
-                    UrlKind::Sitemap,
-                    Origin::Sitemap,
-                    true,
-                )));
-            }
+            Discovery::SitemapIndex(entries) => out.extend(self.expand_sitemap(req, entries, true)),
         }
         Ok(out)
+    }
+
+    /// Requests for a sitemap's entries: pages, or for an index the
+    /// sitemaps it lists (at the same link depth).
+    fn expand_sitemap(
+        &self,
+        req: &CrawlRequest,
+        entries: Vec<Entry>,
+        index: bool,
+    ) -> Vec<Outgoing> {
+        m::page("sitemap");
+        m::expanded("sitemap", entries.len());
+        let kind = if index {
+            UrlKind::Sitemap
+        } else {
+            UrlKind::Page
+        };
+        self.publish_requests(&self.requests(req, entries, kind, Origin::Sitemap, index))
     }
 
     fn feed_record(&self, entry: &Entry, fetched_at: i64) -> Option<SnapshotRecord> {

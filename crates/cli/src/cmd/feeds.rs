@@ -11,7 +11,7 @@ use anyhow::Context;
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
-use crawlq_crawler::normalize::{normalize, DEFAULT_STRIP};
+use crawlq_crawler::normalize::{default_strip, normalize};
 use crawlq_crawler::watch::{
     feed_id, parse_feeds_file, remove_feed, schedule_poll, sync_feeds, FeedEntry, FEEDS_BUCKET,
 };
@@ -88,7 +88,7 @@ pub async fn feeds(args: FeedsArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let lines = parse_feeds_file(&text, Duration::from_secs(3600))
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let strip: Vec<String> = DEFAULT_STRIP.iter().map(|s| s.to_string()).collect();
+            let strip = default_strip();
             let done = sync_feeds(&js, &topo, &bucket, &lines, &strip)
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
@@ -116,7 +116,7 @@ async fn add(
     if every < Duration::from_secs(1) {
         anyhow::bail!("--every must be at least 1s");
     }
-    let strip: Vec<String> = DEFAULT_STRIP.iter().map(|s| s.to_string()).collect();
+    let strip = default_strip();
     let url = normalize(raw, &strip)
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .to_string();
@@ -156,16 +156,13 @@ fn kind_of(sitemap: bool) -> &'static str {
 }
 
 fn fresh(url: &str, every: Duration, sitemap: bool, now: i64) -> FeedEntry {
-    FeedEntry {
-        url: url.to_string(),
-        kind: kind_of(sitemap).into(),
-        every_ms: every.as_millis() as u64,
-        added_at: now,
-        last_poll_at: None,
-        last_outcome: String::new(),
-        next_poll_at: Some(now),
-        from_file: false,
-    }
+    FeedEntry::new(
+        url.to_string(),
+        kind_of(sitemap),
+        every.as_millis() as u64,
+        now,
+        false,
+    )
 }
 
 /// Every registered feed, by URL.
@@ -225,7 +222,7 @@ async fn remove(
     bucket: &kv::Store,
     raw: &str,
 ) -> anyhow::Result<()> {
-    let strip: Vec<String> = DEFAULT_STRIP.iter().map(|s| s.to_string()).collect();
+    let strip = default_strip();
     let url = normalize(raw, &strip)
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .to_string();

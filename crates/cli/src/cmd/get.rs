@@ -28,11 +28,11 @@ pub struct GetArgs {
 /// dropped), so what a user pastes finds what was archived; ids and
 /// anything unparsable are passed through.
 pub fn normalised(target: &str) -> String {
-    use crawlq_crawler::normalize::{normalize, DEFAULT_STRIP};
+    use crawlq_crawler::normalize::{default_strip, normalize};
     if !target.contains("://") {
         return target.to_string();
     }
-    let strip: Vec<String> = DEFAULT_STRIP.iter().map(|s| s.to_string()).collect();
+    let strip = default_strip();
     normalize(target, &strip).map_or_else(|_| target.to_string(), |u| u.to_string())
 }
 

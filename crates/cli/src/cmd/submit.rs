@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_nats::jetstream;
 use clap::Args;
-use crawlq_crawler::normalize::{normalize, DEFAULT_STRIP};
+use crawlq_crawler::normalize::{default_strip, normalize};
 use crawlq_proto::v1::{CrawlRequest, Origin, UrlKind};
 use crawlq_runtime::config::{parse_duration, NatsArgs};
 use crawlq_runtime::{Outgoing, Topology};
@@ -171,7 +171,7 @@ fn read_lines(
 /// stripped, credentials and overlong URLs refused), so that what is
 /// rejected is rejected here, where the user sees it.
 fn check(raw: &str) -> Result<String, String> {
-    let strip: Vec<String> = DEFAULT_STRIP.iter().map(|s| s.to_string()).collect();
+    let strip = default_strip();
     normalize(raw, &strip)
         .map(|u| u.to_string())
         .map_err(|e| e.to_string())
