@@ -1,12 +1,21 @@
-//! `crawlq extract-bench DIR`: predictions for the article-extraction
-//! benchmark, `{file stem: {"articleBody": text}}`, one page at a time on
-//! one thread.
+//! `crawlq extract-bench DIR [--truth GROUND_TRUTH]`: predictions for the
+//! article-extraction benchmark, `{file stem: {"articleBody", "title",
+//! "published", "outcome"}}`, one page at a time on one thread.
+//!
+//! With a ground truth the run is in production mode: each page is given
+//! its real URL and the service's own article-or-listing decision is made,
+//! so a page the service would not keep scores as empty. Without one every
+//! page is taken as an article at a placeholder URL (content only).
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crawlq_proto::v1::{DateSource, SnapshotRecord};
 use serde_json::{json, Map, Value};
+
+use crawlq_runtime::Classify;
 
 use crate::extract::{Extracted, Extractor, Page};
 
@@ -16,16 +25,37 @@ pub struct BenchRun {
     pub predictions: Value,
     /// Pages read.
     pub pages: usize,
+    /// Pages the service would not keep as articles, by outcome.
+    pub lost: HashMap<String, usize>,
     /// Time spent extracting (reading files excluded).
     pub elapsed: Duration,
 }
 
-/// Reads every `*.html` and `*.html.gz` in `dir` and extracts its text.
-pub fn run(dir: &Path, extractor: &Extractor) -> std::io::Result<BenchRun> {
-    // Every benchmark page is an article: measure content, not classification.
-    let extractor = &Extractor {
+/// Page URLs by file stem, from a ground-truth file (`{stem: {"url": ...}}`).
+pub fn truth_urls(truth: &Value) -> HashMap<String, url::Url> {
+    truth
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), url::Url::parse(v.get("url")?.as_str()?).ok()?)))
+        .collect()
+}
+
+/// Reads every `*.html` and `*.html.gz` in `dir` and extracts it. `urls`
+/// (production mode) gives each stem its real URL.
+pub fn run(
+    dir: &Path,
+    extractor: &Extractor,
+    urls: Option<&HashMap<String, url::Url>>,
+) -> std::io::Result<BenchRun> {
+    let content_only = Extractor {
         keep_listings: true,
         ..extractor.clone()
+    };
+    let extractor = if urls.is_some() {
+        extractor
+    } else {
+        &content_only
     };
     let mut files: Vec<_> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
@@ -36,8 +66,9 @@ pub fn run(dir: &Path, extractor: &Extractor) -> std::io::Result<BenchRun> {
         })
         .collect();
     files.sort();
-    let url = url::Url::parse("https://bench.invalid/article").expect("static url");
+    let placeholder = url::Url::parse("https://bench.invalid/article").expect("static url");
     let mut out = Map::new();
+    let mut lost = HashMap::new();
     let mut elapsed = Duration::ZERO;
     for path in &files {
         let body = read_maybe_gz(path)?;
@@ -49,30 +80,64 @@ pub fn run(dir: &Path, extractor: &Extractor) -> std::io::Result<BenchRun> {
             .trim_end_matches(".gz")
             .trim_end_matches(".html")
             .to_string();
+        let url = urls.and_then(|u| u.get(&stem)).unwrap_or(&placeholder);
         let started = Instant::now();
         let page = Page {
             body: &body,
             content_type: None,
             content_language: None,
-            url: &url,
-            fetched_at: 0,
+            url,
+            fetched_at: crawlq_runtime::now_ms(),
             hints: None,
         };
-        let text = match extractor.extract(page) {
-            Ok(Extracted::Article(r)) => r.text,
+        let result = extractor.extract(page);
+        elapsed += started.elapsed();
+        let (record, outcome) = match result {
+            Ok(Extracted::Article(r)) => (Some(r), "article".to_string()),
             Ok(Extracted::Listing {
                 record: Some(r), ..
-            }) => r.text,
-            _ => String::new(),
+            }) => (Some(r), "listing".to_string()),
+            Ok(Extracted::Listing {
+                record: None, why, ..
+            }) => (None, format!("listing: {why}")),
+            Err(e) => (None, format!("{}: {e}", e.reason())),
         };
-        elapsed += started.elapsed();
-        out.insert(stem, json!({ "articleBody": text }));
+        if record.is_none() {
+            let kind = outcome.split(':').next().unwrap_or_default().to_string();
+            *lost.entry(kind).or_insert(0) += 1;
+        }
+        out.insert(stem, prediction(record.as_deref(), &outcome));
     }
     Ok(BenchRun {
         predictions: Value::Object(out),
         pages: files.len(),
+        lost,
         elapsed,
     })
+}
+
+/// One page's prediction: body, title and, when the page gave one, the
+/// publication time in RFC 3339 with the page's own offset.
+fn prediction(record: Option<&SnapshotRecord>, outcome: &str) -> Value {
+    let Some(r) = record else {
+        return json!({ "articleBody": "", "outcome": outcome });
+    };
+    let mut v = json!({ "articleBody": r.text, "title": r.title, "outcome": outcome });
+    if r.published_at_source != DateSource::FetchTime as i32 {
+        v["published"] = json!(crawlq_record::json::published_rfc3339(r));
+        v["published_source"] = json!(crawlq_record::labels::of::<DateSource>(
+            r.published_at_source
+        ));
+    }
+    if r.modified_at > 0 {
+        let modified = SnapshotRecord {
+            published_at: r.modified_at,
+            published_utc_offset_minutes: None,
+            ..SnapshotRecord::default()
+        };
+        v["modified"] = json!(crawlq_record::json::published_rfc3339(&modified));
+    }
+    v
 }
 
 /// Reads a file, gunzipping `*.gz`.

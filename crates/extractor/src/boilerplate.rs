@@ -12,6 +12,13 @@ pub const DROP_TAGS: &[&str] = &[
     "link", "meta",
 ];
 
+/// Is an element of this tag, with these text statistics, dropped with
+/// its subtree? A `<form>` is, unless it wraps the page (ASP.NET and
+/// other frameworks put the whole body in one form).
+pub fn drops_tag(tag: &str, stats: crate::dom::Stats) -> bool {
+    DROP_TAGS.contains(&tag) && !(tag == "form" && stats.paragraphs >= 3)
+}
+
 /// Class/id fragments of blocks that are almost never the article.
 const UNLIKELY: &[&str] = &[
     "-ad-",
@@ -232,18 +239,17 @@ pub fn is_boilerplate(class_id: &str) -> bool {
 /// `data-*` attribute names that mark boilerplate (RFI's
 /// `data-selfpromo-newsletter`, `data-article-list`, `data-root-share`...).
 pub fn is_boilerplate_data_attr(attr: &str) -> bool {
-    attr.starts_with("data-")
-        && [
-            "selfpromo",
-            "share",
-            "article-list",
-            "newsletter",
-            "related",
-            "ad-",
-            "advert",
-        ]
-        .iter()
-        .any(|p| attr.contains(p))
+    let Some(rest) = attr.strip_prefix("data-") else {
+        return false;
+    };
+    // Whole words of the name: `data-ad-slot` is an ad, while
+    // `data-lazyload-images` merely contains the letters "ad-".
+    let words: Vec<&str> = rest.split(['-', '_']).collect();
+    words.iter().any(|w| {
+        matches!(*w, "ad" | "ads" | "selfpromo" | "newsletter" | "related")
+            || w.starts_with("advert")
+            || w.starts_with("share")
+    }) || words.windows(2).any(|p| p == ["article", "list"])
 }
 
 /// +25 per positive hint, −25 per negative one (class and id counted apart).
@@ -307,5 +313,8 @@ mod tests {
         assert!(is_boilerplate_data_attr("data-selfpromo-newsletter"));
         assert!(is_boilerplate_data_attr("data-article-list"));
         assert!(!is_boilerplate_data_attr("data-src"));
+        assert!(!is_boilerplate_data_attr("data-lazyload-images-options"));
+        assert!(is_boilerplate_data_attr("data-ad-slot"));
+        assert!(is_boilerplate_data_attr("data-root-share"));
     }
 }

@@ -12,7 +12,7 @@ use ego_tree::NodeId;
 use scraper::{Html, Node};
 use url::Url;
 
-use crate::boilerplate::{is_boilerplate, is_boilerplate_data_attr, DROP_TAGS};
+use crate::boilerplate::{drops_tag, is_boilerplate, is_boilerplate_data_attr};
 use crate::content::is_hidden;
 use crate::dom::{class_id, push_collapsed, Analysis};
 use crate::rules::SiteRule;
@@ -400,7 +400,8 @@ fn skip(
     analysis: &Analysis,
 ) -> bool {
     let n = el.name();
-    if DROP_TAGS.contains(&n) || matches!(n, "h1" | "header" | "time" | "address") && !is_root {
+    let stats = analysis.stats.get(&node.id()).copied().unwrap_or_default();
+    if drops_tag(n, stats) || matches!(n, "h1" | "header" | "time" | "address") && !is_root {
         return true;
     }
     if is_hidden(el) || el.attrs().any(|(k, _)| is_boilerplate_data_attr(k)) {

@@ -6,7 +6,7 @@
 use ego_tree::{NodeId, NodeRef};
 use scraper::{Html, Node};
 
-use crate::boilerplate::{class_weight, is_boilerplate_data_attr, is_unlikely, DROP_TAGS};
+use crate::boilerplate::{class_weight, drops_tag, is_boilerplate_data_attr, is_unlikely};
 use crate::dom::{class_id, name, Analysis, NodeMap, NodeSet, Stats};
 use crate::rules::SiteRule;
 
@@ -111,7 +111,7 @@ fn starts_exclusion(node: NodeRef<'_, Node>, analysis: &Analysis) -> bool {
     if matches!(n, "html" | "body" | "article" | "main") {
         return false;
     }
-    if DROP_TAGS.contains(&n) || is_hidden(el) {
+    if drops_tag(n, stats(analysis, node.id())) || is_hidden(el) {
         return true;
     }
     // A page wrapper whose class happens to say "ad" or "header" still
@@ -125,9 +125,15 @@ fn starts_exclusion(node: NodeRef<'_, Node>, analysis: &Analysis) -> bool {
             .is_some_and(|r| matches!(r, "navigation" | "complementary" | "banner" | "contentinfo"))
 }
 
-/// Hidden by attribute or inline style.
+/// Hidden by attribute or inline style. React's streamed server render
+/// parks each finished segment in `<div hidden id="S:n">` and moves it into
+/// place on load: that content is the visible page.
 pub fn is_hidden(el: &scraper::node::Element) -> bool {
-    el.attr("hidden").is_some()
+    let react_segment = el.attr("id").is_some_and(|id| {
+        id.strip_prefix("S:")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    el.attr("hidden").is_some() && !react_segment
         || el.attr("aria-hidden") == Some("true")
         || el.attr("style").is_some_and(|s| {
             let s = s.to_ascii_lowercase().replace(' ', "");
@@ -356,10 +362,10 @@ fn merge_siblings(
         }
         let Some(n) = name(sib) else { continue };
         let cid = class_id(sib);
-        if is_unlikely(&cid) || DROP_TAGS.contains(&n) {
+        let s = stats(analysis, sib.id());
+        if is_unlikely(&cid) || drops_tag(n, s) {
             continue;
         }
-        let s = stats(analysis, sib.id());
         let bonus = if !top_class.is_empty() && cid == top_class {
             top_score * 0.2
         } else {

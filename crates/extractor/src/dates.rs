@@ -10,32 +10,34 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 
 /// Parses `s` into Unix milliseconds.
 pub fn parse(s: &str) -> Option<i64> {
+    parse_zoned(s).map(|(ms, _)| ms)
+}
+
+/// Parses `s` into Unix milliseconds and the UTC offset it gave, in
+/// minutes (`None` when it gave none and was read as UTC).
+pub fn parse_zoned(s: &str) -> Option<(i64, Option<i32>)> {
     let s = s.trim();
     if s.is_empty() || s.len() > 100 {
         return None;
     }
-    parse_rfc3339_like(s)
-        .or_else(|| {
-            DateTime::parse_from_rfc2822(s)
-                .ok()
-                .map(|d| d.timestamp_millis())
-        })
-        .or_else(|| parse_cjk(s))
-        .or_else(|| parse_numeric(s))
-        .or_else(|| parse_english(s))
-        .filter(|ms| plausible(*ms))
+    zoned(s)
+        .or_else(|| parse_rfc3339_like(s).map(|ms| (ms, None)))
+        .or_else(|| parse_cjk(s).map(|ms| (ms, None)))
+        .or_else(|| parse_numeric(s).map(|ms| (ms, None)))
+        .or_else(|| parse_english(s).map(|ms| (ms, None)))
+        .filter(|(ms, _)| plausible(*ms))
 }
 
-/// Between 1990 and 2100: anything else is noise.
-fn plausible(ms: i64) -> bool {
-    (631_152_000_000..4_102_444_800_000).contains(&ms)
-}
-
-fn parse_rfc3339_like(s: &str) -> Option<i64> {
+/// RFC 3339 and RFC 2822 forms with an explicit offset.
+fn zoned(s: &str) -> Option<(i64, Option<i32>)> {
+    let with = |d: DateTime<chrono::FixedOffset>| {
+        let offset = d.offset().local_minus_utc() / 60;
+        // "Z" and "GMT" say UTC, which is what we assume anyway.
+        (d.timestamp_millis(), (offset != 0).then_some(offset))
+    };
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
-        return Some(d.timestamp_millis());
+        return Some(with(d));
     }
-    // Offsets without a colon, a space instead of T, fractional seconds.
     for fmt in [
         "%Y-%m-%dT%H:%M:%S%.f%z",
         "%Y-%m-%d %H:%M:%S%.f%z",
@@ -43,9 +45,19 @@ fn parse_rfc3339_like(s: &str) -> Option<i64> {
         "%Y-%m-%dT%H:%M:%S%.f %z",
     ] {
         if let Ok(d) = DateTime::parse_from_str(s, fmt) {
-            return Some(d.timestamp_millis());
+            return Some(with(d));
         }
     }
+    DateTime::parse_from_rfc2822(s).ok().map(with)
+}
+
+/// Between 1990 and 2100: anything else is noise.
+fn plausible(ms: i64) -> bool {
+    (631_152_000_000..4_102_444_800_000).contains(&ms)
+}
+
+/// ISO 8601 without an offset (read as UTC), or a date alone.
+fn parse_rfc3339_like(s: &str) -> Option<i64> {
     let naive = s
         .trim_end_matches('Z')
         .trim_end_matches(" UTC")
@@ -155,21 +167,133 @@ fn parse_numeric(s: &str) -> Option<i64> {
     build(y, mo, d, if pm && h < 12 { h + 12 } else { h }, mi, sec)
 }
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+/// Month names and abbreviations in the languages news is most often
+/// written in, lowercased: English, French, German, Spanish, Portuguese,
+/// Italian and Dutch.
+const MONTHS: [(&str, u32); 95] = [
+    ("january", 1),
+    ("jan", 1),
+    ("janvier", 1),
+    ("januar", 1),
+    ("enero", 1),
+    ("janeiro", 1),
+    ("gennaio", 1),
+    ("januari", 1),
+    ("janv", 1),
+    ("february", 2),
+    ("feb", 2),
+    ("février", 2),
+    ("fevrier", 2),
+    ("februar", 2),
+    ("febrero", 2),
+    ("fevereiro", 2),
+    ("febbraio", 2),
+    ("februari", 2),
+    ("févr", 2),
+    ("march", 3),
+    ("mar", 3),
+    ("mars", 3),
+    ("märz", 3),
+    ("marzo", 3),
+    ("março", 3),
+    ("maart", 3),
+    ("april", 4),
+    ("apr", 4),
+    ("avril", 4),
+    ("abril", 4),
+    ("aprile", 4),
+    ("avr", 4),
+    ("may", 5),
+    ("mai", 5),
+    ("mayo", 5),
+    ("maio", 5),
+    ("maggio", 5),
+    ("mei", 5),
+    ("june", 6),
+    ("jun", 6),
+    ("juin", 6),
+    ("juni", 6),
+    ("junio", 6),
+    ("junho", 6),
+    ("giugno", 6),
+    ("july", 7),
+    ("jul", 7),
+    ("juillet", 7),
+    ("juli", 7),
+    ("julio", 7),
+    ("julho", 7),
+    ("luglio", 7),
+    ("juil", 7),
+    ("august", 8),
+    ("aug", 8),
+    ("août", 8),
+    ("aout", 8),
+    ("agosto", 8),
+    ("augustus", 8),
+    ("september", 9),
+    ("sep", 9),
+    ("sept", 9),
+    ("septembre", 9),
+    ("septiembre", 9),
+    ("setembro", 9),
+    ("settembre", 9),
+    ("october", 10),
+    ("oct", 10),
+    ("octobre", 10),
+    ("oktober", 10),
+    ("octubre", 10),
+    ("outubro", 10),
+    ("ottobre", 10),
+    ("okt", 10),
+    ("november", 11),
+    ("nov", 11),
+    ("novembre", 11),
+    ("noviembre", 11),
+    ("novembro", 11),
+    ("december", 12),
+    ("dec", 12),
+    ("décembre", 12),
+    ("decembre", 12),
+    ("dezember", 12),
+    ("diciembre", 12),
+    ("dezembro", 12),
+    ("dicembre", 12),
+    ("dez", 12),
+    ("déc", 12),
+    ("dic", 12),
+    ("ene", 1),
+    ("abr", 4),
+    ("ago", 8),
+    ("set", 9),
+    ("out", 10),
 ];
 
-/// `November 9, 2023 12:42 PM`, `9 Nov 2023`, `Thu, Nov 9 2023`.
+/// The month a word names, if it is a month name or abbreviation.
+fn month_of(word: &str) -> Option<u32> {
+    MONTHS
+        .iter()
+        .find(|(name, _)| *name == word)
+        .map(|(_, m)| *m)
+}
+
+/// `November 9, 2023 12:42 PM`, `9 Nov 2023`, `Thu, Nov 9 2023`,
+/// `9 novembre 2023`, `9. November 2023`, `9 de noviembre de 2023`.
 fn parse_english(s: &str) -> Option<i64> {
-    let lower = s.to_ascii_lowercase();
-    let month = lower
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .find_map(|w| {
-            (w.len() >= 3)
-                .then(|| MONTHS.iter().position(|m| w.starts_with(m)))
-                .flatten()
-        })? as u32
-        + 1;
+    let lower = s.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .collect();
+    // Ambiguous short words ("set", "out", "ago", "mar") only count when
+    // they are the only words besides weekdays and connectives.
+    let month = words.iter().find_map(|w| {
+        let m = month_of(w)?;
+        let short_ambiguous = matches!(
+            *w,
+            "set" | "out" | "ago" | "ene" | "dic" | "abr" | "mar" | "may" | "dez"
+        );
+        (!short_ambiguous || words.len() <= 3).then_some(m)
+    })?;
     let n = numbers(&lower);
     let year = n.iter().find(|v| v.1 == 4)?.0;
     let day = n.iter().find(|v| v.1 <= 2 && (1..=31).contains(&v.0))?.0;
@@ -244,6 +368,24 @@ mod tests {
     }
 
     #[test]
+    fn offsets_are_kept() {
+        assert_eq!(
+            parse_zoned("2023-11-09T02:00:00+08:00"),
+            Some((1_699_466_400_000, Some(480)))
+        );
+        assert_eq!(
+            parse_zoned("2023-11-09T02:00:00-0500").unwrap().1,
+            Some(-300)
+        );
+        assert_eq!(parse_zoned("2023-11-09T11:42:00Z"), Some((T, None)));
+        assert_eq!(
+            parse_zoned("Thu, 09 Nov 2023 12:42:00 +0100"),
+            Some((T, Some(60)))
+        );
+        assert_eq!(parse_zoned("2023-11-09 11:42"), Some((T, None)));
+    }
+
+    #[test]
     fn rfc_2822() {
         assert_eq!(parse("Thu, 09 Nov 2023 12:42:00 +0100"), Some(T));
         assert_eq!(parse("Thu, 09 Nov 2023 11:42:00 GMT"), Some(T));
@@ -264,6 +406,12 @@ mod tests {
         assert_eq!(parse("November 9, 2023 11:42 AM"), Some(T));
         assert_eq!(parse("Nov 9, 2023 11:42 am"), Some(T));
         assert_eq!(parse("9 November 2023"), Some(1_699_488_000_000));
+        assert_eq!(parse("9 novembre 2023"), Some(1_699_488_000_000));
+        assert_eq!(parse("9. November 2023"), Some(1_699_488_000_000));
+        assert_eq!(parse("9 de noviembre de 2023"), Some(1_699_488_000_000));
+        assert_eq!(parse("Nov. 9, 2023"), Some(1_699_488_000_000));
+        // A word that merely starts like a month is not one.
+        assert_eq!(parse("Marketing 10 trends 2025"), None);
     }
 
     #[test]

@@ -20,9 +20,9 @@ pub enum ExtractError {
     /// Parsing and extraction took longer than the budget.
     #[error("extraction exceeded its time budget of {0:?}")]
     Timeout(std::time::Duration),
-    /// No article text and no links to follow.
-    #[error("no article content found")]
-    NoContent,
+    /// No article text and no links to follow; says what was tried.
+    #[error("no article content found: {0}")]
+    NoContent(String),
     /// A feed or sitemap could not be parsed.
     #[error("unreadable feed or sitemap: {0}")]
     BadFeed(String),
@@ -81,7 +81,7 @@ impl Classify for ExtractError {
             ExtractError::UnsupportedContentType(_) => "unsupported_content_type",
             ExtractError::Pathological(_) => "pathological_html",
             ExtractError::Timeout(_) => "extract_timeout",
-            ExtractError::NoContent => "no_content",
+            ExtractError::NoContent(_) => "no_content",
             ExtractError::BadFeed(_) => "bad_feed",
             ExtractError::ClaimCheck { .. } => "claim_check_unavailable",
             ExtractError::Panicked(_) => "extractor_panic",
@@ -104,7 +104,7 @@ mod tests {
             ExtractError::UnsupportedContentType("e".into()),
             ExtractError::Pathological(1),
             ExtractError::Timeout(std::time::Duration::from_secs(1)),
-            ExtractError::NoContent,
+            ExtractError::NoContent("e".into()),
             ExtractError::BadFeed("e".into()),
             ExtractError::ClaimCheck {
                 key: "k".into(),

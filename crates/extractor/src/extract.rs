@@ -11,6 +11,7 @@ use crate::clean::{clean, Cleaned};
 use crate::content::{self, Method};
 use crate::dom::{self, name};
 use crate::error::ExtractError;
+use crate::fallback;
 use crate::metadata::{self, Meta};
 use crate::rules::Rules;
 
@@ -47,6 +48,8 @@ pub enum Extracted {
     /// A listing or home page: the same-site links it points at (and a
     /// record, when non-articles are kept).
     Listing {
+        /// Why the page was taken for a listing.
+        why: String,
         /// Same-site links, absolute, deduplicated.
         links: Vec<String>,
         /// Record of the page itself, if configured.
@@ -108,19 +111,30 @@ impl Extractor {
                 )
             })
             .unwrap_or_default();
+        let main_words = word_count(&cleaned.text);
+        let cleaned = match fallback::recover(&doc, &analysis, page.url, main_words) {
+            Some((_, better)) => better,
+            None => cleaned,
+        };
 
         let by_rule = selection.as_ref().is_some_and(|s| s.method == Method::Rule);
-        if is_listing(&doc, &analysis, page.url, &meta, &cleaned, by_rule) {
+        let nothing = || {
+            ExtractError::NoContent(format!(
+                "the main selection had {main_words} words and the fallbacks \
+                 (JSON-LD articleBody, <article>, densest block) found none"
+            ))
+        };
+        if let Some(why) = is_listing(&doc, &analysis, page.url, &meta, &cleaned, by_rule) {
             let links = same_site_links(&doc, page.url);
             if links.is_empty() && cleaned.text.is_empty() {
-                return Err(ExtractError::NoContent);
+                return Err(nothing());
             }
             let record = (self.keep_listings && !cleaned.text.is_empty())
                 .then(|| Box::new(build_record(page, meta, cleaned)));
-            return Ok(Extracted::Listing { links, record });
+            return Ok(Extracted::Listing { why, links, record });
         }
         if cleaned.text.is_empty() {
-            return Err(ExtractError::NoContent);
+            return Err(nothing());
         }
         Ok(Extracted::Article(Box::new(build_record(
             page, meta, cleaned,
@@ -143,7 +157,9 @@ impl Extractor {
         let root = doc.tree.root().id();
         let cleaned = clean(&doc, &analysis, &[root], Some(item_url), None);
         if cleaned.text.is_empty() {
-            return Err(ExtractError::NoContent);
+            return Err(ExtractError::NoContent(
+                "the feed item's content has no text".into(),
+            ));
         }
         let meta = Meta {
             title: hints.title.trim().to_string(),
@@ -219,9 +235,13 @@ pub fn prescan_depth(body: &[u8]) -> u32 {
     max.min(u32::MAX as i64) as u32
 }
 
-/// Home pages, section fronts and other link lists are not articles.
-/// Length is counted in words (one per CJK character), so short Chinese
-/// articles are not mistaken for listings.
+/// A paragraph this long (in words, one per CJK character) is running
+/// text, never a teaser.
+const LONG_BLOCK_WORDS: u32 = 50;
+
+/// Home pages, section fronts and other link lists are not articles: the
+/// reason, when the page is one. Length is counted in words (one per CJK
+/// character), so short Chinese articles are not mistaken for listings.
 fn is_listing(
     doc: &Html,
     analysis: &dom::Analysis,
@@ -229,12 +249,13 @@ fn is_listing(
     meta: &Meta,
     cleaned: &Cleaned,
     by_rule: bool,
-) -> bool {
+) -> Option<String> {
     if url.path() == "/" || url.path().is_empty() {
-        return !meta.declares_article;
+        return (!meta.declares_article)
+            .then(|| "a site's home page that does not declare itself an article".into());
     }
     if meta.declares_article || (by_rule && !cleaned.text.is_empty()) {
-        return false;
+        return None;
     }
     let words = word_count(&cleaned.text);
     let body = doc
@@ -245,12 +266,42 @@ fn is_listing(
     let ld = body
         .and_then(|b| analysis.stats.get(&b.id()))
         .map_or(0.0, |s| s.link_density());
-    let paragraphs = cleaned
-        .text
-        .split("\n\n")
-        .filter(|p| word_count(p) > 15)
-        .count();
-    words < 40 || (ld > 0.6 && paragraphs < 3)
+    let paragraph_words: Vec<u32> = cleaned.text.split("\n\n").map(word_count).collect();
+    // One long block of running text is an article, however many links
+    // surround it: teasers on a listing are short.
+    if paragraph_words.iter().any(|w| *w >= LONG_BLOCK_WORDS) {
+        return None;
+    }
+    let paragraphs = paragraph_words.iter().filter(|w| **w > 15).count();
+    // A short article on a link-heavy page: its URL names one story.
+    let story_url = names_one_story(url) && paragraph_words.iter().any(|w| *w >= 25);
+    if words < 40 {
+        Some(format!(
+            "{words} words of main text (an article has 40 or more)"
+        ))
+    } else if ld > 0.6 && paragraphs < 3 && !story_url {
+        Some(format!(
+            "{:.0}% of the page's text is links and only {paragraphs} paragraphs have over 15 words",
+            ld * 100.0
+        ))
+    } else {
+        None
+    }
+}
+
+/// Does the URL's path name one story: a slug of five or more words
+/// (`/son-of-former-president-stabbed-to-death`) or a long numeric id
+/// (`/news/2023/1234567.html`)?
+fn names_one_story(url: &Url) -> bool {
+    url.path_segments().into_iter().flatten().any(|seg| {
+        let stem = seg.rsplit_once('.').map_or(seg, |(s, _)| s);
+        let words = stem
+            .split(['-', '_'])
+            .filter(|w| w.chars().any(char::is_alphabetic))
+            .count();
+        let digits = stem.chars().filter(char::is_ascii_digit).count();
+        words >= 5 || (digits >= 6 && digits * 2 >= stem.len())
+    })
 }
 
 /// Same-host http(s) links of a page, absolute, without fragments.
@@ -308,6 +359,7 @@ fn is_cjk(c: char) -> bool {
 fn build_record(page: Page<'_>, meta: Meta, cleaned: Cleaned) -> SnapshotRecord {
     let url = meta.canonical.clone().unwrap_or_else(|| page.url.clone());
     let hint_time = page.hints.map_or(0, |h| h.published_at);
+    let offset = meta.published_offset;
     let (published_at, source) = match meta.published {
         // A URL only gives the day; a feed hint on that day is more precise.
         Some((ms, DateSource::Url)) if hint_time >= ms && hint_time < ms + 86_400_000 => {
@@ -347,6 +399,8 @@ fn build_record(page: Page<'_>, meta: Meta, cleaned: Cleaned) -> SnapshotRecord 
         title,
         published_at,
         published_at_source: source as i32,
+        published_utc_offset_minutes: offset
+            .filter(|_| !matches!(source, DateSource::Feed | DateSource::FetchTime)),
         modified_at: meta.modified.unwrap_or(0),
         fetched_at: page.fetched_at,
         site_name: meta.site_name,
@@ -402,6 +456,19 @@ fn detect_language(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn story_urls() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(names_one_story(&u(
+            "https://x.com/Breaking-News/Son-of-former-president-stabbed-to-death-123"
+        )));
+        assert!(names_one_story(&u("https://x.com/news/2023/1234567.html")));
+        assert!(!names_one_story(&u("https://x.com/world-news/")));
+        assert!(!names_one_story(&u(
+            "https://x.com/section/politics/page/2"
+        )));
+    }
 
     #[test]
     fn word_counts_mix_scripts() {
@@ -465,7 +532,7 @@ mod tests {
         ));
         assert!(matches!(
             ex.extract(page(b"\x00\x00\x00", &url)),
-            Err(ExtractError::NoContent)
+            Err(ExtractError::NoContent(_))
         ));
     }
 

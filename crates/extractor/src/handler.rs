@@ -369,8 +369,9 @@ impl ExtractHandler {
                     self.publish_record(record, page, body, body_zstd).await?,
                 ])
             }
-            Extracted::Listing { links, record } => {
+            Extracted::Listing { why, links, record } => {
                 m::page("non_article");
+                tracing::info!(url = %req.url, %why, links = links.len(), "not an article: following its links");
                 let entries = links
                     .into_iter()
                     .map(|url| Entry {
@@ -442,16 +443,16 @@ impl ExtractHandler {
                     self.publish_record(record, page, body, body_zstd).await?,
                 ])
             }
-            Ok(Extracted::Listing { .. }) if redirected => observe(
+            Ok(Extracted::Listing { why, .. }) if redirected => observe(
                 CheckOutcome::Gone,
                 format!(
-                    "redirected to a page that is not an article: {}",
+                    "redirected to a page that is not an article: {} ({why})",
                     page.final_url
                 ),
             ),
-            Ok(Extracted::Listing { .. }) => observe(
+            Ok(Extracted::Listing { why, .. }) => observe(
                 CheckOutcome::Error,
-                "the page no longer reads as an article".into(),
+                format!("the page no longer reads as an article: {why}"),
             ),
             Err(e) if matches!(e.disposition(), Disposition::Retry(_)) => Err(e),
             Err(e) => observe(CheckOutcome::Error, format!("{}: {e}", e.reason())),

@@ -4,6 +4,8 @@
 //! - [`metadata`], [`dates`]: title, canonical URL, dates, authors...;
 //! - [`content`]: site rules, then a readability-style scorer;
 //! - [`clean`]: valid one-line HTML and text from the content;
+//! - [`fallback`]: JSON-LD body, `<article>`, densest block when the
+//!   main selection finds too little;
 //! - [`feeds`]: feeds and sitemaps to new requests;
 //! - [`extract`]: the pipeline for one page;
 //! - [`config`], [`handler`], [`service`], [`metrics`], [`error`]: the NATS
@@ -19,6 +21,7 @@ pub mod decode;
 pub mod dom;
 pub mod error;
 pub mod extract;
+pub mod fallback;
 pub mod feeds;
 pub mod handler;
 pub mod metadata;

@@ -23,6 +23,8 @@ pub struct Meta {
     pub claimed_canonical: Option<Url>,
     /// Publication time (Unix ms) and its source.
     pub published: Option<(i64, DateSource)>,
+    /// The UTC offset the publication time was given in, minutes.
+    pub published_offset: Option<i32>,
     /// Modification time (Unix ms).
     pub modified: Option<i64>,
     /// Author names.
@@ -60,7 +62,7 @@ fn sel() -> &'static Sel {
             ld: s(r#"script[type="application/ld+json"]"#),
             canonical: s(r#"link[rel~="canonical"]"#),
             title: s("title"),
-            h1: s("article h1, main h1, h1"),
+            h1: s("h1"),
             time: s("article time[datetime], main time[datetime], time[datetime]"),
             itemprop_pub: s(r#"[itemprop="datePublished"]"#),
             itemprop_mod: s(r#"[itemprop="dateModified"]"#),
@@ -87,9 +89,10 @@ fn meta_map(doc: &Html) -> HashMap<String, String> {
     map
 }
 
-/// The JSON-LD object that best describes the page: the first whose
-/// `@type` names an article, else the first with a headline.
-fn json_ld(doc: &Html) -> Option<Value> {
+/// The JSON-LD object that best describes the page (the first whose
+/// `@type` names an article, else the first with a headline), and every
+/// object found.
+fn json_ld(doc: &Html) -> (Option<Value>, Vec<Value>) {
     let mut objects = Vec::new();
     for script in doc.select(&sel().ld) {
         let raw: String = script.text().collect();
@@ -99,7 +102,12 @@ fn json_ld(doc: &Html) -> Option<Value> {
             .trim_end_matches("]]>")
             .trim()
             .trim_end_matches(';');
-        if let Ok(v) = serde_json::from_str::<Value>(raw) {
+        // Raw newlines and tabs inside strings are invalid JSON that
+        // browsers and search engines accept; so do we.
+        let parsed = serde_json::from_str::<Value>(raw).or_else(|_| {
+            serde_json::from_str::<Value>(&raw.replace(|c: char| c.is_control(), " "))
+        });
+        if let Ok(v) = parsed {
             flatten(v, &mut objects, 0);
         }
     }
@@ -117,9 +125,12 @@ fn json_ld(doc: &Html) -> Option<Value> {
                 || n.contains("NewsArticle")
         })
     };
-    let article = objects.iter().position(is_article);
-    let idx = article.or_else(|| objects.iter().position(|o| o.get("headline").is_some()))?;
-    Some(objects.swap_remove(idx))
+    let best = objects
+        .iter()
+        .find(|o| is_article(o))
+        .or_else(|| objects.iter().find(|o| o.get("headline").is_some()))
+        .cloned();
+    (best, objects)
 }
 
 fn flatten(v: Value, out: &mut Vec<Value>, depth: u32) {
@@ -161,19 +172,23 @@ fn ld_names(v: &Value) -> Vec<String> {
 /// Extracts metadata. `final_url` resolves relative URLs; `now_ms` bounds
 /// dates (never more than five minutes in the future).
 pub fn extract(doc: &Html, final_url: &Url, now_ms: i64) -> Meta {
+    let (ld, ld_all) = json_ld(doc);
     let page = Sources {
         doc,
         meta: meta_map(doc),
-        ld: json_ld(doc),
+        ld,
+        ld_all,
         final_url,
         future_limit: now_ms + 5 * 60 * 1000,
     };
     let site_name = page.site_name();
+    let published = page.published();
     Meta {
         title: page.title(&site_name),
         canonical: page.canonical(),
         claimed_canonical: page.claimed_canonical(),
-        published: page.published(),
+        published: published.map(|(ms, _, source)| (ms, source)),
+        published_offset: published.and_then(|(_, offset, _)| offset),
         modified: page.modified(),
         authors: page.authors(),
         language: page.language(),
@@ -190,6 +205,9 @@ struct Sources<'a> {
     doc: &'a Html,
     meta: HashMap<String, String>,
     ld: Option<Value>,
+    /// Every JSON-LD object (a `WebPage` node may date an article that
+    /// has no `Article` node of its own).
+    ld_all: Vec<Value>,
     final_url: &'a Url,
     /// Dates after this (five minutes from now) are refused.
     future_limit: i64,
@@ -218,13 +236,50 @@ const DATE_META: [&str; 19] = [
     "displaydate",
 ];
 
-impl Sources<'_> {
+impl<'a> Sources<'a> {
     fn m(&self, k: &str) -> Option<&str> {
         self.meta.get(k).map(String::as_str)
     }
 
     fn ld(&self, k: &str) -> Option<&Value> {
         self.ld.as_ref().and_then(|o| o.get(k))
+    }
+
+    /// The article's heading: the `h1` that the page title names, else
+    /// the first in an `article` or `main`, else the first (a logo in an
+    /// `h1` is common).
+    fn heading(&self) -> Option<ElementRef<'a>> {
+        let norm = |s: &str| collapse(s).to_lowercase();
+        let h1s: Vec<(ElementRef<'a>, String)> = self
+            .doc
+            .select(&sel().h1)
+            .take(20)
+            .map(|e| (e, norm(&e.text().collect::<String>())))
+            .filter(|(_, t)| !t.is_empty())
+            .collect();
+        let titles: Vec<String> = [
+            self.m("og:title").map(str::to_string),
+            self.text_of(&sel().title),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|t| norm(&t))
+        .filter(|t| !t.is_empty())
+        .collect();
+        let named = h1s.iter().find(|(_, t)| {
+            t.chars().count() >= 10
+                && titles
+                    .iter()
+                    .any(|title| title.contains(t.as_str()) || t.contains(title.as_str()))
+        });
+        let in_main = || {
+            h1s.iter().find(|(e, _)| {
+                e.ancestors()
+                    .filter_map(ElementRef::wrap)
+                    .any(|a| matches!(a.value().name(), "article" | "main"))
+            })
+        };
+        named.or_else(in_main).or(h1s.first()).map(|(e, _)| *e)
     }
 
     fn text_of(&self, selector: &scraper::Selector) -> Option<String> {
@@ -242,21 +297,54 @@ impl Sources<'_> {
             .unwrap_or_default()
     }
 
+    /// The headline as the reader sees it. The article's `h1` wins when
+    /// it is trustworthy: the page's other titles name it (half its words
+    /// are in one of them), or, when it has no other title, it sits in the
+    /// `article` or `main` or is the page's only one. Otherwise
+    /// og:title, the JSON-LD headline, `<title>`, twitter:title, in that
+    /// order, without the site-name suffix (SEO titles often differ from
+    /// the headline printed on the page).
     fn title(&self, site_name: &str) -> String {
-        let h1 = self.text_of(&sel().h1);
-        [
+        let others: Vec<String> = [
             self.m("og:title").map(str::to_string),
             self.ld("headline").and_then(ld_str),
-            h1.clone(),
             self.text_of(&sel().title),
             self.m("twitter:title").map(str::to_string),
         ]
         .into_iter()
         .flatten()
         .map(|t| collapse(&t))
-        .find(|t| !t.is_empty())
-        .map(|t| strip_site_suffix(&t, site_name, h1.as_deref()))
-        .unwrap_or_default()
+        .filter(|t| !t.is_empty())
+        .collect();
+        let h1 = self.heading().and_then(|e| {
+            let text = collapse(&e.text().collect::<String>());
+            // Words as the extractor counts them: one per CJK character.
+            let words = crate::extract::word_count(&text);
+            let chars = text.chars().count();
+            let sized = (2..=60).contains(&words) || (6..=120).contains(&chars);
+            let in_main = e
+                .ancestors()
+                .filter_map(ElementRef::wrap)
+                .any(|a| matches!(a.value().name(), "article" | "main"));
+            let only = self.doc.select(&sel().h1).nth(1).is_none();
+            let named = others.iter().any(|t| overlap(&text, t) >= 0.5);
+            let is_site = !site_name.is_empty() && text.eq_ignore_ascii_case(site_name);
+            // Unnamed by the page's own titles, an h1 is often a section
+            // or blog name ("The Blog"): trusted only when there is no
+            // other title.
+            let trusted = named || others.is_empty() && (in_main || only);
+            (sized && !is_site && trusted).then_some(text)
+        });
+        if let Some(h1) = h1 {
+            return h1;
+        }
+        let h1 = self
+            .heading()
+            .map(|e| collapse(&e.text().collect::<String>()));
+        others
+            .first()
+            .map(|t| strip_site_suffix(t, site_name, h1.as_deref()))
+            .unwrap_or_default()
     }
 
     fn resolve(&self, raw: &str) -> Option<Url> {
@@ -296,26 +384,43 @@ impl Sources<'_> {
     }
 
     fn first_date(&self, cands: &[Option<String>]) -> Option<i64> {
+        self.first_zoned(cands).map(|(ms, _)| ms)
+    }
+
+    fn first_zoned(&self, cands: &[Option<String>]) -> Option<(i64, Option<i32>)> {
         cands
             .iter()
             .flatten()
-            .filter_map(|s| dates::parse(s))
-            .find(|ms| self.acceptable(*ms))
+            .filter_map(|s| dates::parse_zoned(s))
+            .find(|(ms, _)| self.acceptable(*ms))
     }
 
     /// The publication time and where it came from, in the order trusted.
-    fn published(&self) -> Option<(i64, DateSource)> {
+    /// The original publication time and where it came from, in the
+    /// order trusted; a page that gives only a modification time is dated
+    /// by it (it is at least that old), and says so.
+    fn published(&self) -> Option<(i64, Option<i32>, DateSource)> {
+        let ld_any = |key: &str| -> Vec<Option<String>> {
+            self.ld_all
+                .iter()
+                .map(|o| o.get(key).and_then(ld_str))
+                .collect()
+        };
+        let mut json_ld = vec![
+            self.ld("datePublished").and_then(ld_str),
+            self.ld("dateCreated").and_then(ld_str),
+        ];
+        json_ld.extend(ld_any("datePublished"));
+        json_ld.extend(ld_any("dateCreated"));
+        let header = self.heading().map(header_dates).unwrap_or_default();
         let sources: [(DateSource, Vec<Option<String>>); 5] = [
-            (
-                DateSource::JsonLd,
-                vec![
-                    self.ld("datePublished").and_then(ld_str),
-                    self.ld("dateCreated").and_then(ld_str),
-                ],
-            ),
+            (DateSource::JsonLd, json_ld),
             (
                 DateSource::OpenGraph,
-                vec![self.m("article:published_time").map(str::to_string)],
+                ["article:published_time", "og:article:published_time"]
+                    .iter()
+                    .map(|k| self.m(k).map(str::to_string))
+                    .collect(),
             ),
             (
                 DateSource::Itemprop,
@@ -329,44 +434,71 @@ impl Sources<'_> {
                 DateSource::TimeElement,
                 self.doc
                     .select(&sel().time)
-                    .take(3)
+                    .take(5)
+                    .filter(|e| !says_updated(&attr_context(*e)))
                     .map(|e| e.value().attr("datetime").map(str::to_string))
                     .collect(),
             ),
-            (
-                DateSource::Meta,
-                DATE_META
-                    .iter()
-                    .map(|k| self.m(k).map(str::to_string))
-                    .collect(),
-            ),
+            (DateSource::Meta, self.date_meta()),
         ];
+        let zoned = |source: DateSource, cands: &[Option<String>]| {
+            self.first_zoned(cands)
+                .map(|(ms, offset)| (ms, offset, source))
+        };
         sources
             .iter()
-            .find_map(|(source, cands)| self.first_date(cands).map(|ms| (ms, *source)))
+            .find_map(|(source, cands)| zoned(*source, cands))
             .or_else(|| {
                 dates::from_url(self.final_url.as_str())
                     .filter(|ms| self.acceptable(*ms))
-                    .map(|ms| (ms, DateSource::Url))
+                    .map(|ms| (ms, None, DateSource::Url))
+            })
+            .or_else(|| zoned(DateSource::Text, &[header.published]))
+            .or_else(|| {
+                let modified = self.modified_candidates();
+                zoned(DateSource::Modified, &modified)
+                    .or_else(|| zoned(DateSource::Modified, &[header.updated]))
             })
     }
 
-    fn modified(&self) -> Option<i64> {
-        self.first_date(&[
+    /// Publication dates in meta tags: the known names in the order
+    /// trusted, then any other name that says it is one.
+    fn date_meta(&self) -> Vec<Option<String>> {
+        let mut other: Vec<&String> = self
+            .meta
+            .keys()
+            .filter(|k| {
+                let publish =
+                    (k.contains("publish") && !k.contains("publisher")) || k.contains("created");
+                let date = k.contains("date") || k.contains("time") || k.ends_with("published");
+                (publish && date || k.ends_with(":date") || k.ends_with(".date"))
+                    && !says_updated(k)
+            })
+            .collect();
+        other.sort();
+        DATE_META
+            .iter()
+            .map(|k| self.m(k).map(str::to_string))
+            .chain(other.into_iter().map(|k| self.meta.get(k).cloned()))
+            .collect()
+    }
+
+    fn modified_candidates(&self) -> Vec<Option<String>> {
+        vec![
             self.ld("dateModified").and_then(ld_str),
             self.m("article:modified_time").map(str::to_string),
             self.m("og:updated_time").map(str::to_string),
             self.m("last-modified").map(str::to_string),
             self.m("dcterms.modified").map(str::to_string),
-        ])
-        .or_else(|| {
             self.doc
                 .select(&sel().itemprop_mod)
                 .next()
-                .and_then(element_date)
-                .and_then(|s| dates::parse(&s))
-                .filter(|ms| self.acceptable(*ms))
-        })
+                .and_then(element_date),
+        ]
+    }
+
+    fn modified(&self) -> Option<i64> {
+        self.first_date(&self.modified_candidates())
     }
 
     fn authors(&self) -> Vec<String> {
@@ -435,10 +567,17 @@ impl Sources<'_> {
             .map(|u| u.to_string())
     }
 
+    /// og:type article, a JSON-LD `Article`, `NewsArticle`,
+    /// `BlogPosting` (or other article type) node, or an
+    /// `article:published_time`.
     fn declares_article(&self) -> bool {
         self.m("og:type").is_some_and(|t| t.contains("article"))
-            || self.ld("@type").is_some_and(|t| {
-                t.to_string().contains("Article") || t.to_string().contains("BlogPosting")
+            || self.m("article:published_time").is_some()
+            || self.ld_all.iter().any(|o| {
+                o.get("@type").is_some_and(|t| {
+                    let t = t.to_string();
+                    t.contains("Article") || t.contains("BlogPosting") || t.contains("Report")
+                })
             })
     }
 }
@@ -476,6 +615,138 @@ fn element_date(e: ElementRef<'_>) -> Option<String> {
         .or_else(|| v.attr("datetime"))
         .map(str::to_string)
         .or_else(|| Some(e.text().collect::<String>()))
+}
+
+/// Share of `a`'s words (lowercased) that appear in `b`.
+fn overlap(a: &str, b: &str) -> f32 {
+    let words = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let (a, b) = (words(a), words(b));
+    if a.is_empty() {
+        return 0.0;
+    }
+    a.iter().filter(|w| b.contains(w)).count() as f32 / a.len() as f32
+}
+
+/// Does a label say "updated" rather than "published"?
+fn says_updated(label: &str) -> bool {
+    let l = label.to_lowercase();
+    [
+        "updat",
+        "modif",
+        "revis",
+        "review",
+        "edited",
+        "更新",
+        "mis à jour",
+        "mise à jour",
+        "aktualisiert",
+        "actualiz",
+        "atualiz",
+        "aggiornat",
+        "bijgewerkt",
+        "修改",
+    ]
+    .iter()
+    .any(|w| l.contains(w))
+}
+
+/// The class, itemprop and id of an element and its parent: where a
+/// template says what a date is.
+fn attr_context(e: ElementRef<'_>) -> String {
+    let mut out = String::new();
+    let parent = e.parent().and_then(ElementRef::wrap);
+    for el in std::iter::once(e).chain(parent) {
+        for a in ["class", "itemprop", "id"] {
+            if let Some(v) = el.value().attr(a) {
+                out.push_str(v);
+                out.push(' ');
+            }
+        }
+    }
+    out
+}
+
+/// Dates printed in the article header: short text near the `h1`, such as
+/// "Published on July 18, 2025", "2023年11月9日 12:42" or "Updated Dec 12,
+/// 2025". The first after the heading wins, then the nearest before it.
+#[derive(Debug, Default)]
+struct HeaderDates {
+    published: Option<String>,
+    updated: Option<String>,
+}
+
+fn header_dates(h1: ElementRef<'_>) -> HeaderDates {
+    let mut out = HeaderDates::default();
+    let doc = h1.tree();
+    let texts: Vec<(ego_tree::NodeId, &str)> = doc
+        .root()
+        .descendants()
+        .filter_map(|n| {
+            let t = n.value().as_text()?;
+            let parent = n
+                .parent()
+                .and_then(|p| p.value().as_element().map(|e| e.name()));
+            (!matches!(parent, Some("script" | "style" | "noscript" | "template")))
+                .then_some((n.id(), &**t))
+        })
+        .filter(|(_, t)| !t.trim().is_empty())
+        .collect();
+    let in_h1 = |id: ego_tree::NodeId| {
+        doc.get(id)
+            .is_some_and(|n| n.ancestors().any(|a| a.id() == h1.id()))
+    };
+    let Some(at) = texts.iter().position(|(id, _)| in_h1(*id)) else {
+        return out;
+    };
+    let after = texts.iter().enumerate().skip(at).take(60);
+    let before = texts[..at].iter().enumerate().rev().take(15);
+    for (i, (_, text)) in after.chain(before) {
+        let text = collapse(text);
+        if text.chars().count() < 6 || text.chars().count() > 90 {
+            continue;
+        }
+        let Some(found) = text_date(&text) else {
+            continue;
+        };
+        let label = match i.checked_sub(1).and_then(|j| texts.get(j)) {
+            Some((_, prev)) if prev.trim().chars().count() <= 30 => format!("{prev} {text}"),
+            _ => text.clone(),
+        };
+        let slot = if says_updated(&label) {
+            &mut out.updated
+        } else {
+            &mut out.published
+        };
+        if slot.is_none() {
+            *slot = Some(found);
+        }
+        if out.published.is_some() {
+            break;
+        }
+    }
+    out
+}
+
+/// The part of a short text that parses as a date, if any.
+fn text_date(text: &str) -> Option<String> {
+    let pieces = text.split(['|', '•', '·', '—', '–']);
+    for piece in pieces {
+        let piece = piece.trim();
+        let from_digit = piece
+            .find(|c: char| c.is_ascii_digit())
+            .map(|i| &piece[i..]);
+        for cand in std::iter::once(piece).chain(from_digit) {
+            if dates::parse(cand).is_some() {
+                return Some(cand.to_string());
+            }
+        }
+    }
+    None
 }
 
 fn collapse(s: &str) -> String {
@@ -527,18 +798,29 @@ mod tests {
 
     #[test]
     fn title_sources_in_order() {
+        // The visible headline, when the page's other titles name it.
         let m = meta(
-            r#"<title>Doc title | Example</title><meta property="og:title" content="OG title"><h1>H1 title</h1>"#,
+            r#"<title>Doc | Example</title><meta property="og:title" content="Ten trends for 2026, ranked"><h1>Ten trends to watch</h1>"#,
+        );
+        assert_eq!(m.title, "Ten trends to watch");
+        // An h1 nothing names (a blog's name) loses to og:title.
+        let m = meta(
+            r#"<title>Doc title | Example</title><meta property="og:title" content="OG title"><h1>The Blog</h1>"#,
         );
         assert_eq!(m.title, "OG title");
         let m = meta(
             r#"<title>Doc title | Example</title><script type="application/ld+json">{"@type":"NewsArticle","headline":"LD title"}</script><h1>H1</h1>"#,
         );
         assert_eq!(m.title, "LD title");
-        let m = meta("<title>Doc title | Example</title><article><h1>H1 title</h1></article>");
+        let m = meta("<article><h1>H1 title</h1></article>");
         assert_eq!(m.title, "H1 title");
         let m = meta("<title>A long document title - Example News</title>");
         assert_eq!(m.title, "A long document title");
+        // A logo h1 comes first; the headline h1 is the one the title names.
+        let m = meta(
+            r#"<title>Storm hits the coast - Example</title><h1>Example</h1><h1>Storm hits the coast</h1>"#,
+        );
+        assert_eq!(m.title, "Storm hits the coast");
     }
 
     #[test]
@@ -636,6 +918,31 @@ mod tests {
             NOW,
         );
         assert_eq!(m.published.unwrap().1, DateSource::Url);
+    }
+
+    #[test]
+    fn header_dates_and_modified_fallback() {
+        // A date printed under the heading, with an "Updated" one beside it.
+        let m = meta(
+            r#"<h1>Logo</h1><article><h1>A long enough headline</h1><div><span>Updated</span> <span>Dec 12, 2025</span></div><p>Published on July 18, 2025</p></article>"#,
+        );
+        assert_eq!(m.published.unwrap().1, DateSource::Text);
+        assert_eq!(m.published.unwrap().0, 1_752_796_800_000);
+        let m = meta(r#"<h1>Headline here</h1><p>发布时间：2023年11月9日 11:42</p>"#);
+        assert_eq!(m.published, Some((1_699_530_120_000, DateSource::Text)));
+        // Only an update date: the article is at least that old, and says so.
+        let m = meta(
+            r#"<h1>Headline here</h1><div class="byline">Updated March 13, 2024</div><p>Body text.</p>"#,
+        );
+        assert_eq!(m.published, Some((1_710_288_000_000, DateSource::Modified)));
+        let m = meta(r#"<meta property="article:modified_time" content="2023-11-09T11:42:00Z">"#);
+        assert_eq!(m.published, Some((1_699_530_120_000, DateSource::Modified)));
+        // A WebPage node dates the page when no Article node does.
+        let m = meta(
+            r#"<script type="application/ld+json">{"@graph":[{"@type":"WebPage","datePublished":"2023-11-09T19:42:00+08:00"}]}</script>"#,
+        );
+        assert_eq!(m.published, Some((1_699_530_120_000, DateSource::JsonLd)));
+        assert_eq!(m.published_offset, Some(480));
     }
 
     #[test]

@@ -47,18 +47,6 @@ pub fn expanded(kind: &'static str, n: usize) {
 
 /// Counts a record's date source.
 pub fn record_date(source: i32) {
-    let name = DateSource::try_from(source).unwrap_or(DateSource::Unspecified);
-    let label = match name {
-        DateSource::JsonLd => "json_ld",
-        DateSource::OpenGraph => "open_graph",
-        DateSource::Itemprop => "itemprop",
-        DateSource::TimeElement => "time_element",
-        DateSource::Meta => "meta",
-        DateSource::Url => "url",
-        DateSource::Feed => "feed",
-        DateSource::FetchTime => "fetch_time",
-        DateSource::Text => "text",
-        DateSource::Unspecified => "unspecified",
-    };
+    let label = crawlq_record::labels::of::<DateSource>(source);
     metrics::counter!(DATES, "source" => label).increment(1);
 }

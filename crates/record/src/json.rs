@@ -4,6 +4,21 @@ use crawlq_proto::v1::{DateSource, SnapshotRecord};
 
 use crate::labels;
 
+/// The publication time in RFC 3339, in the page's own offset when it gave
+/// one (`2023-11-09T12:42:00+08:00`), else in UTC.
+pub fn published_rfc3339(r: &SnapshotRecord) -> String {
+    let utc = chrono::DateTime::from_timestamp_millis(r.published_at).unwrap_or_default();
+    let offset = r
+        .published_utc_offset_minutes
+        .and_then(|m| chrono::FixedOffset::east_opt(m * 60));
+    match offset {
+        Some(o) => utc
+            .with_timezone(&o)
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+        None => utc.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    }
+}
+
 /// The record as a JSON object with every field (the raw page bytes are
 /// left out; they are archived on their own).
 pub fn to_json(r: &SnapshotRecord) -> serde_json::Value {
@@ -14,6 +29,7 @@ pub fn to_json(r: &SnapshotRecord) -> serde_json::Value {
         "title": r.title,
         "published_at": r.published_at,
         "published_at_source": labels::of::<DateSource>(r.published_at_source),
+        "published": published_rfc3339(r),
         "modified_at": r.modified_at,
         "fetched_at": r.fetched_at,
         "host": r.host,

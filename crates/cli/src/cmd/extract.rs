@@ -37,6 +37,10 @@ pub struct ExtractArgs {
 pub struct BenchArgs {
     /// Directory of `*.html` / `*.html.gz` pages.
     dir: PathBuf,
+    /// Ground truth (`{stem: {"url": ...}}`): production mode, each page
+    /// at its real URL with the service's article-or-listing decision.
+    #[arg(long)]
+    truth: Option<PathBuf>,
 }
 
 /// Builds the extractor with optional extra rules.
@@ -75,9 +79,9 @@ pub fn extract(args: ExtractArgs) -> anyhow::Result<()> {
         Extracted::Listing {
             record: Some(r), ..
         } => *r,
-        Extracted::Listing { links, .. } => {
+        Extracted::Listing { why, links, .. } => {
             anyhow::bail!(
-                "not an article: a listing page with {} same-site links",
+                "not an article: a listing page with {} same-site links ({why})",
                 links.len()
             )
         }
@@ -94,14 +98,39 @@ pub fn extract(args: ExtractArgs) -> anyhow::Result<()> {
 
 /// Runs `extract-bench`.
 pub fn extract_bench(args: BenchArgs) -> anyhow::Result<()> {
-    let run = bench::run(&args.dir, &Extractor::default())
+    let urls = match &args.truth {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--truth {}", path.display()))?;
+            let truth: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("--truth {}: not JSON", path.display()))?;
+            Some(bench::truth_urls(&truth))
+        }
+        None => None,
+    };
+    let run = bench::run(&args.dir, &Extractor::default(), urls.as_ref())
         .with_context(|| format!("reading {}", args.dir.display()))?;
     let secs = run.elapsed.as_secs_f64();
+    let mut lost: Vec<_> = run.lost.iter().collect();
+    lost.sort();
     eprintln!(
-        "extracted {} pages in {:.3} s: {:.1} pages/s (one thread)",
+        "extracted {} pages in {:.3} s: {:.1} pages/s (one thread); {} mode; not kept: {}",
         run.pages,
         secs,
-        run.pages as f64 / secs.max(1e-9)
+        run.pages as f64 / secs.max(1e-9),
+        if urls.is_some() {
+            "production"
+        } else {
+            "content-only"
+        },
+        if lost.is_empty() {
+            "none".to_string()
+        } else {
+            lost.iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
     );
     println!("{}", run.predictions);
     Ok(())
