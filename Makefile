@@ -12,7 +12,7 @@ export NATS_SERVER_VERSION
 export PATH := $(TOOLS)/bin:$(HOME)/.cargo/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-run build run up down test test-faults lint bench image deploy-check deploy-rules clean
+.PHONY: help deps deps-run build run up down test test-faults extraction-check lint bench image deploy-check deploy-rules clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ test-faults: deps ## The fault suite: crashes, outages, poison, rolling restart 
 	CRAWLQ_FAULTS_REPORT=$(CURDIR)/target/faults.jsonl $(CARGO) test -p crawlq-e2e --test faults -- --ignored --test-threads=1
 	python3 tests/faults/table.py target/faults.jsonl > target/faults.md
 	cat target/faults.md
+
+extraction-check: ## Extraction regression check on ../shared dev sets (skips without them)
+	tests/bench/extraction_check.sh
 
 lint: ## cargo fmt --check and clippy -D warnings
 	$(CARGO) fmt --all -- --check

@@ -5,6 +5,7 @@
 # parsing). Writes bench/work/pipeline.jsonl and bench/PIPELINE.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 WORK="$ROOT/bench/work"
 SIZES="${BENCH_PAGES:-1000,10000,50000,10000-off,10000-object}"
 BASELINE_PAGES="${BENCH_BASELINE_PAGES:-10000}"
@@ -28,20 +29,20 @@ URLS="$WORK/urls.txt"
 rm -rf "$WORK/scrapy-out" "$WORK/pages"
 sync
 sleep 65
-coproc SITE { exec "$ROOT/target/release/crawlq-news-site" 8 "$BASELINE_PAGES" "$URLS"; }
+coproc SITE { exec "$BIN/crawlq-news-site" 8 "$BASELINE_PAGES" "$URLS"; }
 read -r _port <&"${SITE[0]}"
 line=$("$WORK/venv/bin/python" tests/bench/scrapy_bench.py "$URLS" "$WORK/scrapy-out")
 kill "$SITE_PID"; wait "$SITE_PID" 2>/dev/null || true
 echo "{\"kind\": \"scrapy\", \"result\": $line}" >> "$OUT"
 
 # crawlq pipeline at each size, then the HTTP and NATS ceilings.
-BENCH_OUT="$OUT" BENCH_PAGES="$SIZES" CRAWLQ_BIN="$ROOT/target/release/crawlq" \
+BENCH_OUT="$OUT" BENCH_PAGES="$SIZES" CRAWLQ_BIN="$BIN/crawlq" \
   cargo test --release -q -p crawlq-e2e --test pipeline_bench -- --ignored --nocapture
 
 # Parsing alone: one thread, 500 generated pages.
 mkdir -p "$WORK/pages"
-for n in $(seq 1 500); do "$ROOT/target/release/crawlq-news-site" page "$n" > "$WORK/pages/$n.html"; done
-rate=$("$ROOT/target/release/crawlq" extract-bench "$WORK/pages" 2>&1 >/dev/null | sed -n 's/.*: \([0-9.]*\) pages\/s.*/\1/p')
+for n in $(seq 1 500); do "$BIN/crawlq-news-site" page "$n" > "$WORK/pages/$n.html"; done
+rate=$("$BIN/crawlq" extract-bench "$WORK/pages" 2>&1 >/dev/null | sed -n 's/.*: \([0-9.]*\) pages\/s.*/\1/p')
 echo "{\"kind\": \"parse_ceiling\", \"result\": {\"pages\": 500, \"pages_per_s_one_thread\": $rate}}" >> "$OUT"
 
 python3 tests/bench/pipeline_report.py "$OUT" > "$ROOT/bench/PIPELINE.md"
