@@ -34,13 +34,24 @@ pub fn decode(
 
 /// Picks the encoding without decoding. A declared UTF-8 that the body
 /// is not (a GBK page served as `charset=utf-8`) is a lie and is ignored:
-/// trusting it would archive the text as replacement characters.
+/// trusting it would archive the text as replacement characters. So is a
+/// declared legacy encoding on a body that is plainly UTF-8 (a re-encoded
+/// page that kept its old `<meta charset=gb2312>`): GBK, Big5 or
+/// windows-1252 text almost never forms twenty valid UTF-8 characters
+/// with no invalid sequence, and decoding UTF-8 as them is mojibake.
 pub fn sniff(body: &[u8], content_type: Option<&str>) -> (&'static Encoding, CharsetSource) {
     if let Some((enc, _)) = Encoding::for_bom(body) {
         return (enc, CharsetSource::Bom);
     }
     let utf8 = is_utf8(body);
-    let believable = |enc: &&'static Encoding| *enc != UTF_8 || utf8;
+    let plainly_utf8 = utf8 && is_strict_utf8(body);
+    let believable = |enc: &&'static Encoding| {
+        if *enc == UTF_8 {
+            utf8
+        } else {
+            !plainly_utf8
+        }
+    };
     if let Some(enc) = content_type
         .and_then(charset_param)
         .and_then(label)
@@ -80,6 +91,19 @@ fn is_utf8(body: &[u8]) -> bool {
         .err()
         .is_some_and(|e| e.error_len().is_none());
     bad == 0 || (bad == 1 && cut_at_end) || good > 10 * bad
+}
+
+/// Valid UTF-8 throughout (a cut at the very end aside), with at least
+/// twenty multi-byte characters.
+fn is_strict_utf8(body: &[u8]) -> bool {
+    let valid = match std::str::from_utf8(body) {
+        Ok(s) => s,
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&body[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return false,
+    };
+    valid.chars().filter(|c| !c.is_ascii()).nth(19).is_some()
 }
 
 /// Maps a label to an encoding. A declared UTF-16 in an ASCII-compatible
@@ -178,6 +202,24 @@ mod tests {
         let (text, enc, _) = decode(&broken, Some("text/html; charset=utf-8"));
         assert_eq!(enc, UTF_8);
         assert!(text.contains("美国国务卿"), "{text}");
+    }
+
+    #[test]
+    fn a_legacy_declaration_on_a_plainly_utf8_body_is_a_lie() {
+        // A page re-encoded to UTF-8 that kept its old meta tag.
+        let html = page(
+            r#"<meta http-equiv="Content-Type" content="text/html; charset=gb2312">"#,
+            ZH,
+        );
+        let (text, enc, _) = decode(html.as_bytes(), Some("text/html"));
+        assert_eq!(enc, UTF_8);
+        assert!(text.contains(ZH), "{text}");
+        let (_, enc, _) = decode(html.as_bytes(), Some("text/html; charset=gbk"));
+        assert_eq!(enc, UTF_8);
+        // A few stray non-ASCII characters prove nothing: the declaration stands.
+        let latin = page(r#"<meta charset="windows-1252">"#, "caf\u{e9}");
+        let (_, enc, _) = decode(latin.as_bytes(), Some("text/html"));
+        assert_eq!(enc, encoding_rs::WINDOWS_1252);
     }
 
     #[test]
