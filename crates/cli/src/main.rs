@@ -39,6 +39,8 @@ enum Command {
     Changes(cmd::changes::ChangesArgs),
     /// Show what changed between two versions of an article.
     Diff(cmd::diff::DiffArgs),
+    /// Send archived raw pages back through the current extractor.
+    Reextract(cmd::reextract::ReextractArgs),
     /// Extract one HTML file into a snapshot record.
     Extract(cmd::extract::ExtractArgs),
     /// Extract every page of a benchmark directory into predictions JSON.
@@ -60,6 +62,7 @@ fn main() -> std::process::ExitCode {
         Command::Feeds(args) => once(cmd::feeds::feeds(args)),
         Command::Diff(args) => once(cmd::diff::diff(args)),
         Command::Changes(args) => once(cmd::changes::changes(args)),
+        Command::Reextract(args) => once(cmd::reextract::reextract(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

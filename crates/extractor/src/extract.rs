@@ -417,6 +417,7 @@ fn build_record(page: Page<'_>, meta: Meta, cleaned: Cleaned) -> SnapshotRecord 
         raw_key: String::new(),
         raw_zstd: Vec::new(),
         revisit: false,
+        reextracted: false,
         record_key: String::new(),
         claimed_canonical: meta
             .claimed_canonical

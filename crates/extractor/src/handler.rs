@@ -182,7 +182,19 @@ impl ExtractHandler {
         } else {
             record.raw_key = page.body_key.clone();
         }
-        let id = format!("snap:{}:{}", record.id, record.fetched_at);
+        // A re-extraction is a new reading of the same fetch: its own id,
+        // or the stream's duplicate window would drop it as the first one.
+        let id = if record.reextracted {
+            let sha = &record.content_sha256;
+            format!(
+                "snap:{}:{}:reextract:{}",
+                record.id,
+                record.fetched_at,
+                &sha[..sha.len().min(16)]
+            )
+        } else {
+            format!("snap:{}:{}", record.id, record.fetched_at)
+        };
         let mut out = Outgoing::protobuf(self.topology.snapshots(), &record);
         if out.payload.len() + 1024 > self.max_payload {
             // Too large for one message (a very long article): the whole
@@ -390,6 +402,36 @@ impl ExtractHandler {
         }
     }
 
+    /// An archived raw page read again by `crawlq reextract`: the record
+    /// as the current extractor reads it, marked so storage keeps it as a
+    /// new reading of the old fetch (never an edit, never a check). Links
+    /// are not followed; a page that no longer reads as an article is
+    /// dead-lettered with the reason, and its archived versions stay.
+    async fn settle_reextract(
+        &self,
+        extracted: Result<Extracted, ExtractError>,
+        page: &FetchedPage,
+        body: &[u8],
+        body_zstd: Option<&Bytes>,
+    ) -> Result<Vec<Outgoing>, ExtractError> {
+        match extracted? {
+            Extracted::Article(record) => {
+                m::page("article");
+                let mut record = *record;
+                record.reextracted = true;
+                if record.title.is_empty() {
+                    record.title = record.url.clone();
+                }
+                Ok(vec![
+                    self.publish_record(record, page, body, body_zstd).await?,
+                ])
+            }
+            Extracted::Listing { why, .. } => Err(ExtractError::NoContent(format!(
+                "re-extraction takes the archived page for a listing ({why}); its versions are kept"
+            ))),
+        }
+    }
+
     /// A revisit of an archived article: the article as it reads now, or,
     /// when the page no longer is this article, an observation saying so.
     /// A redirect to another article or to a page that is no article is
@@ -502,6 +544,10 @@ impl Handler for ExtractHandler {
                 )
                 .await;
             match req.revisit.clone() {
+                _ if req.origin() == Origin::Reextract => {
+                    self.settle_reextract(extracted, &page, &body, body_zstd.as_ref())
+                        .await
+                }
                 Some(target) => {
                     self.settle_revisit(&target, &req, &page, extracted, &body, body_zstd.as_ref())
                         .await

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_CHECKS: usize = 50;
 
 /// One archived version of an article.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct VersionEntry {
     /// 1 for the first version.
     pub version: u32,
@@ -25,6 +25,13 @@ pub struct VersionEntry {
     /// with the same key differ in markup or white space only.
     #[serde(default)]
     pub change_key: String,
+    /// The extractor that made this version (`crawlq-extractor/0.1.0`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub extractor_version: String,
+    /// Why the version exists when it is not a fetch of new content:
+    /// `reextract` for a new reading of an archived page.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cause: String,
 }
 
 /// Is the article still published?

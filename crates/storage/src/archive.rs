@@ -196,9 +196,16 @@ impl Archive {
         match classify(r, versions) {
             // Its check is recorded; the next one is scheduled again, in
             // case the first delivery died before publishing it.
+            Fetch::Redelivery(v) if r.reextracted => {
+                Ok(written(r, StoreOutcome::Unchanged, &v, Vec::new()))
+            }
             Fetch::Redelivery(v) => {
                 let tracking = current.map(|c| c.tracking).unwrap_or_default();
                 Ok(written(r, StoreOutcome::Unchanged, &v, Vec::new()).tracked(&tracking))
+            }
+            // A re-extraction that reads the same: nothing to record.
+            Fetch::Unchanged { version, .. } if r.reextracted => {
+                Ok(written(r, StoreOutcome::Unchanged, &version, Vec::new()))
             }
             Fetch::Unchanged { version, newest } => {
                 let current = current.expect("a matching version has a document");
@@ -261,7 +268,8 @@ impl Archive {
         };
         let md = render(r);
         let mut keys = Vec::new();
-        if self.keep_raw {
+        // A re-extraction's raw page is the archived one it was read from.
+        if self.keep_raw && !r.reextracted {
             if let Some(key) = self.write_raw(r).await.map_err(Attempt::Failed)? {
                 keys.push(key);
             }
@@ -284,12 +292,21 @@ impl Archive {
             content_sha256: r.content_sha256.clone(),
             key: version_key,
             change_key: change_key(&r.title, &r.text),
+            extractor_version: r.extractor_version.clone(),
+            cause: if r.reextracted {
+                "reextract".into()
+            } else {
+                String::new()
+            },
         };
         let mut all = versions;
         all.push(entry.clone());
         all.sort_by_key(|v| (v.fetched_at, v.version));
         // A late, older fetch fills in history; it says nothing about now.
-        let (transition, check) = if newest {
+        // A re-extraction is a new reading of an old fetch: no check.
+        let (transition, check) = if r.reextracted {
+            (Transition::None, "reextracted".to_string())
+        } else if newest {
             let seen = Seen::Content {
                 changed: true,
                 first: current.is_none(),
@@ -308,9 +325,14 @@ impl Archive {
         self.commit(&json_key, doc, update, &r.content_sha256)
             .await?;
         keys.push(json_key);
-        let mut w = written(r, outcome, &entry, keys).tracked(&tracking);
+        let mut w = written(r, outcome, &entry, keys);
+        if !r.reextracted {
+            // A re-extraction leaves the watch and its schedule alone, and
+            // is no edit for the change log.
+            w = w.tracked(&tracking);
+            w.previous = latest.filter(|_| newest);
+        }
         (w.transition, w.check) = (transition, check);
-        w.previous = latest.filter(|_| newest);
         Ok(w)
     }
 
@@ -790,6 +812,7 @@ mod tests {
             content_sha256: r.content_sha256.clone(),
             key: format!("v{n}"),
             change_key: change_key(&r.title, &r.text),
+            ..VersionEntry::default()
         }
     }
 

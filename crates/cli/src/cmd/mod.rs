@@ -7,6 +7,7 @@ pub mod extract;
 pub mod feeds;
 pub mod get;
 pub mod progress;
+pub mod reextract;
 pub mod status;
 pub mod submit;
 
