@@ -437,7 +437,8 @@ fn render(b: Builder<'_>) -> Cleaned {
         first_image,
         ..
     } = b;
-    let keep = non_empty(&nodes);
+    let mut keep = non_empty(&nodes);
+    drop_repeats(&nodes, &mut keep);
     let mut html = String::new();
     let mut text = String::new();
     // Iterative render: (index, closing)
@@ -545,6 +546,49 @@ fn non_empty(nodes: &[Out]) -> Vec<bool> {
     keep
 }
 
+/// A paragraph of four words or more that repeats an earlier one word for
+/// word (a gallery's caption under every slide, a pull quote printed
+/// twice) is kept once: the first. Short ones ("Yes", "Read more") may
+/// repeat legitimately in lists and tables.
+fn drop_repeats(nodes: &[Out], keep: &mut [bool]) {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![0usize];
+    while let Some(idx) = stack.pop() {
+        if !keep[idx] {
+            continue;
+        }
+        let Out::El { tag, children, .. } = &nodes[idx] else {
+            continue;
+        };
+        if matches!(
+            *tag,
+            "p" | "li" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote" | "pre"
+        ) {
+            let mut text = String::new();
+            text_of(nodes, idx, &mut text);
+            let words: Vec<&str> = text.split_whitespace().collect();
+            if words.len() >= 4 && !seen.insert(words.join(" ").to_lowercase()) {
+                keep[idx] = false;
+            }
+            continue;
+        }
+        stack.extend(children.iter().rev());
+    }
+}
+
+fn text_of(nodes: &[Out], idx: usize, out: &mut String) {
+    let mut stack = vec![idx];
+    while let Some(i) = stack.pop() {
+        match &nodes[i] {
+            Out::Text(t) => {
+                out.push_str(t);
+                out.push(' ');
+            }
+            Out::El { children, .. } => stack.extend(children.iter().rev()),
+        }
+    }
+}
+
 fn tidy_text(t: &str) -> String {
     let mut out = String::with_capacity(t.len());
     for para in t.split("\n\n") {
@@ -586,5 +630,26 @@ fn escape_attr(out: &mut String, s: &str) {
             '>' => out.push_str("&gt;"),
             c => out.push(c),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_paragraphs_are_kept_once() {
+        let html = "<div><p>The minister shook hands with his counterpart in Hanoi.</p><p>Body text of the story.</p><p>The minister shook hands with his counterpart in Hanoi.</p><ul><li>Yes</li><li>Yes</li></ul></div>";
+        let doc = Html::parse_document(html);
+        let analysis = crate::dom::analyse(&doc);
+        let root = doc
+            .select(&scraper::Selector::parse("div").unwrap())
+            .next()
+            .unwrap()
+            .id();
+        let c = clean(&doc, &analysis, &[root], None, None);
+        assert_eq!(c.text.matches("shook hands").count(), 1, "{}", c.text);
+        assert_eq!(c.html.matches("shook hands").count(), 1, "{}", c.html);
+        assert_eq!(c.text.matches("Yes").count(), 2, "{}", c.text);
     }
 }

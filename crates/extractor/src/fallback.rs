@@ -246,7 +246,7 @@ mod tests {
         );
         assert_eq!(run(&html).unwrap().0, Fallback::ArticleElement);
         let html = format!(
-            "<div class=a><p>{p}</p><p>{p}</p></div><div class=b><p>{p}</p></div>",
+            "<div class=a><p>One. {p}</p><p>Two. {p}</p></div><div class=b><p>Three. {p}</p></div>",
             p = PARA
         );
         let (kind, c) = run(&html).unwrap();
