@@ -299,8 +299,9 @@ impl<'a> Sources<'a> {
 
     /// The headline as the reader sees it. The article's `h1` wins when
     /// it is trustworthy: the page's other titles name it (half its words
-    /// are in one of them), or, when it has no other title, it sits in the
-    /// `article` or `main` or is the page's only one. Otherwise
+    /// are in one of them), or it is the page's only one and headline
+    /// length, or, when there is no other title, it sits in the `article`
+    /// or `main` or is the only one. Otherwise
     /// og:title, the JSON-LD headline, `<title>`, twitter:title, in that
     /// order, without the site-name suffix (SEO titles often differ from
     /// the headline printed on the page).
@@ -330,9 +331,10 @@ impl<'a> Sources<'a> {
             let named = others.iter().any(|t| overlap(&text, t) >= 0.5);
             let is_site = !site_name.is_empty() && text.eq_ignore_ascii_case(site_name);
             // Unnamed by the page's own titles, an h1 is often a section
-            // or blog name ("The Blog"): trusted only when there is no
-            // other title.
-            let trusted = named || others.is_empty() && (in_main || only);
+            // or blog name ("The Blog"): trusted when it is the page's
+            // only one and as long as a headline (six words or more; the
+            // SEO title was rewritten), or when there is no other title.
+            let trusted = named || only && words >= 6 || others.is_empty() && in_main;
             (sized && !is_site && trusted).then_some(text)
         });
         if let Some(h1) = h1 {
@@ -803,6 +805,11 @@ mod tests {
             r#"<title>Doc | Example</title><meta property="og:title" content="Ten trends for 2026, ranked"><h1>Ten trends to watch</h1>"#,
         );
         assert_eq!(m.title, "Ten trends to watch");
+        // A lone headline-length h1 wins over a rewritten SEO title.
+        let m = meta(
+            r#"<meta property="og:title" content="Best Drip Coffee Makers"><h1>We tested twelve coffee machines for a month</h1>"#,
+        );
+        assert_eq!(m.title, "We tested twelve coffee machines for a month");
         // An h1 nothing names (a blog's name) loses to og:title.
         let m = meta(
             r#"<title>Doc title | Example</title><meta property="og:title" content="OG title"><h1>The Blog</h1>"#,
