@@ -130,12 +130,7 @@ fn prediction(record: Option<&SnapshotRecord>, outcome: &str) -> Value {
         ));
     }
     if r.modified_at > 0 {
-        let modified = SnapshotRecord {
-            published_at: r.modified_at,
-            published_utc_offset_minutes: None,
-            ..SnapshotRecord::default()
-        };
-        v["modified"] = json!(crawlq_record::json::published_rfc3339(&modified));
+        v["modified"] = json!(crawlq_record::json::rfc3339(r.modified_at, None));
     }
     v
 }

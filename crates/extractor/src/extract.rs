@@ -112,7 +112,8 @@ impl Extractor {
             })
             .unwrap_or_default();
         let main_words = word_count(&cleaned.text);
-        let cleaned = match fallback::recover(&doc, &analysis, page.url, main_words) {
+        let ld_body = meta.ld_article_body.as_deref();
+        let cleaned = match fallback::recover(&doc, &analysis, page.url, ld_body, main_words) {
             Some((_, better)) => better,
             None => cleaned,
         };

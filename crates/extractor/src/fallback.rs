@@ -9,7 +9,6 @@
 
 use ego_tree::NodeId;
 use scraper::{Html, Node, Selector};
-use serde_json::Value;
 use url::Url;
 
 use crate::boilerplate::drops_tag;
@@ -33,18 +32,20 @@ pub enum Fallback {
 }
 
 /// The best fallback content, when the main selection gave `main_words`
-/// words and that is too little.
+/// words and that is too little. `ld_body` is the page's JSON-LD
+/// `articleBody` ([`crate::metadata::Meta::ld_article_body`]).
 pub fn recover(
     doc: &Html,
     analysis: &Analysis,
     base: &Url,
+    ld_body: Option<&str>,
     main_words: u32,
 ) -> Option<(Fallback, Cleaned)> {
     if main_words >= MIN_WORDS {
         return None;
     }
     let candidates = [
-        (Fallback::JsonLd, json_ld_body(doc)),
+        (Fallback::JsonLd, json_ld_body(ld_body)),
         (
             Fallback::ArticleElement,
             article_element(doc, analysis, base),
@@ -71,33 +72,16 @@ fn selector(q: &'static str, cell: &'static std::sync::OnceLock<Selector>) -> &'
 
 /// The JSON-LD `articleBody` as paragraphs (its line breaks, where it has
 /// them, are the paragraph breaks).
-fn json_ld_body(doc: &Html) -> Option<Cleaned> {
-    static LD: std::sync::OnceLock<Selector> = std::sync::OnceLock::new();
-    let mut body: Option<String> = None;
-    for script in doc.select(selector(r#"script[type="application/ld+json"]"#, &LD)) {
-        let raw: String = script.text().collect();
-        let raw = raw
-            .trim()
-            .trim_start_matches("<![CDATA[")
-            .trim_end_matches("]]>");
-        let Ok(v) = serde_json::from_str::<Value>(raw.trim().trim_end_matches(';')) else {
-            continue;
-        };
-        if let Some(found) = find_article_body(&v, 0) {
-            if body.as_ref().is_none_or(|b| found.len() > b.len()) {
-                body = Some(found);
-            }
-        }
-    }
+fn json_ld_body(body: Option<&str>) -> Option<Cleaned> {
     let body = body?;
     // The body may itself be HTML-escaped markup: read it as a fragment.
     let text = if body.contains('<') && body.contains('>') {
-        Html::parse_fragment(&body)
+        Html::parse_fragment(body)
             .root_element()
             .text()
             .collect::<String>()
     } else {
-        body
+        body.to_string()
     };
     let paragraphs: Vec<String> = text
         .split('\n')
@@ -117,22 +101,6 @@ fn json_ld_body(doc: &Html) -> Option<Cleaned> {
         links: Vec::new(),
         first_image: None,
     })
-}
-
-fn find_article_body(v: &Value, depth: u32) -> Option<String> {
-    if depth > 6 {
-        return None;
-    }
-    match v {
-        Value::Object(o) => o
-            .get("articleBody")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .filter(|s| !s.trim().is_empty())
-            .or_else(|| o.values().find_map(|c| find_article_body(c, depth + 1))),
-        Value::Array(a) => a.iter().find_map(|c| find_article_body(c, depth + 1)),
-        _ => None,
-    }
 }
 
 fn escape(s: &str) -> String {
@@ -219,7 +187,9 @@ mod tests {
     fn run(html: &str) -> Option<(Fallback, Cleaned)> {
         let doc = Html::parse_document(html);
         let analysis = crate::dom::analyse(&doc);
-        recover(&doc, &analysis, &Url::parse("https://x.com/a").unwrap(), 0)
+        let url = Url::parse("https://x.com/a").unwrap();
+        let meta = crate::metadata::extract(&doc, &url, 1_800_000_000_000);
+        recover(&doc, &analysis, &url, meta.ld_article_body.as_deref(), 0)
     }
 
     const PARA: &str = "Running text of the article, long enough to be a paragraph of its own and then some more words. ";
@@ -262,6 +232,7 @@ mod tests {
             &doc,
             &analysis,
             &Url::parse("https://x.com/a").unwrap(),
+            None,
             MIN_WORDS
         )
         .is_none());

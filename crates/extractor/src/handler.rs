@@ -372,14 +372,7 @@ impl ExtractHandler {
     ) -> Result<Vec<Outgoing>, ExtractError> {
         match extracted {
             Extracted::Article(record) => {
-                m::page("article");
-                let mut record = *record;
-                if record.title.is_empty() {
-                    record.title = record.url.clone();
-                }
-                Ok(vec![
-                    self.publish_record(record, page, body, body_zstd).await?,
-                ])
+                self.publish_article(*record, page, body, body_zstd).await
             }
             Extracted::Listing { why, links, record } => {
                 m::page("non_article");
@@ -402,6 +395,24 @@ impl ExtractHandler {
         }
     }
 
+    /// An article, counted and published (an untitled one is titled by
+    /// its URL).
+    async fn publish_article(
+        &self,
+        mut record: SnapshotRecord,
+        page: &FetchedPage,
+        body: &[u8],
+        body_zstd: Option<&Bytes>,
+    ) -> Result<Vec<Outgoing>, ExtractError> {
+        m::page("article");
+        if record.title.is_empty() {
+            record.title = record.url.clone();
+        }
+        Ok(vec![
+            self.publish_record(record, page, body, body_zstd).await?,
+        ])
+    }
+
     /// An archived raw page read again by `crawlq reextract`: the record
     /// as the current extractor reads it, marked so storage keeps it as a
     /// new reading of the old fetch (never an edit, never a check). Links
@@ -416,15 +427,11 @@ impl ExtractHandler {
     ) -> Result<Vec<Outgoing>, ExtractError> {
         match extracted? {
             Extracted::Article(record) => {
-                m::page("article");
-                let mut record = *record;
-                record.reextracted = true;
-                if record.title.is_empty() {
-                    record.title = record.url.clone();
-                }
-                Ok(vec![
-                    self.publish_record(record, page, body, body_zstd).await?,
-                ])
+                let record = SnapshotRecord {
+                    reextracted: true,
+                    ..*record
+                };
+                self.publish_article(record, page, body, body_zstd).await
             }
             Extracted::Listing { why, .. } => Err(ExtractError::NoContent(format!(
                 "re-extraction takes the archived page for a listing ({why}); its versions are kept"
@@ -476,14 +483,8 @@ impl ExtractHandler {
                     record.id = target.record_id.clone();
                     record.host = target.host.clone();
                 }
-                if record.title.is_empty() {
-                    record.title = record.url.clone();
-                }
                 record.revisit = true;
-                m::page("article");
-                Ok(vec![
-                    self.publish_record(record, page, body, body_zstd).await?,
-                ])
+                self.publish_article(record, page, body, body_zstd).await
             }
             Ok(Extracted::Listing { why, .. }) if redirected => observe(
                 CheckOutcome::Gone,

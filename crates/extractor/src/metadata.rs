@@ -37,6 +37,8 @@ pub struct Meta {
     pub image: Option<String>,
     /// Site name.
     pub site_name: String,
+    /// The longest JSON-LD `articleBody`, for the content fallbacks.
+    pub ld_article_body: Option<String>,
     /// Does the page say it is an article (og:type, JSON-LD type)?
     pub declares_article: bool,
 }
@@ -111,26 +113,49 @@ fn json_ld(doc: &Html) -> (Option<Value>, Vec<Value>) {
             flatten(v, &mut objects, 0);
         }
     }
-    let is_article = |o: &Value| {
-        let t = o.get("@type");
-        let names: Vec<&str> = match t {
-            Some(Value::String(s)) => vec![s.as_str()],
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-            _ => vec![],
-        };
-        names.iter().any(|n| {
-            n.contains("Article")
-                || n.contains("BlogPosting")
-                || *n == "Report"
-                || n.contains("NewsArticle")
-        })
-    };
     let best = objects
         .iter()
-        .find(|o| is_article(o))
+        .find(|o| is_article_node(o))
         .or_else(|| objects.iter().find(|o| o.get("headline").is_some()))
         .cloned();
     (best, objects)
+}
+
+/// Does a JSON-LD node's `@type` name an article (`Article`,
+/// `NewsArticle`, `BlogPosting`, `Report`...)?
+fn is_article_node(o: &Value) -> bool {
+    let names: Vec<&str> = match o.get("@type") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    names
+        .iter()
+        .any(|n| n.contains("Article") || n.contains("BlogPosting") || n.contains("Report"))
+}
+
+/// The longest JSON-LD `articleBody` on the page, searched through every
+/// node.
+fn ld_article_body(objects: &[Value]) -> Option<String> {
+    fn find(v: &Value, depth: u32) -> Option<&str> {
+        if depth > 6 {
+            return None;
+        }
+        match v {
+            Value::Object(o) => o
+                .get("articleBody")
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+                .or_else(|| o.values().find_map(|c| find(c, depth + 1))),
+            Value::Array(a) => a.iter().find_map(|c| find(c, depth + 1)),
+            _ => None,
+        }
+    }
+    objects
+        .iter()
+        .filter_map(|o| find(o, 0))
+        .max_by_key(|b| b.len())
+        .map(str::to_string)
 }
 
 fn flatten(v: Value, out: &mut Vec<Value>, depth: u32) {
@@ -173,14 +198,16 @@ fn ld_names(v: &Value) -> Vec<String> {
 /// dates (never more than five minutes in the future).
 pub fn extract(doc: &Html, final_url: &Url, now_ms: i64) -> Meta {
     let (ld, ld_all) = json_ld(doc);
-    let page = Sources {
+    let mut page = Sources {
         doc,
         meta: meta_map(doc),
         ld,
         ld_all,
+        heading: None,
         final_url,
         future_limit: now_ms + 5 * 60 * 1000,
     };
+    page.heading = page.find_heading();
     let site_name = page.site_name();
     let published = page.published();
     Meta {
@@ -195,6 +222,7 @@ pub fn extract(doc: &Html, final_url: &Url, now_ms: i64) -> Meta {
         description: page.description(),
         image: page.image(),
         declares_article: page.declares_article(),
+        ld_article_body: ld_article_body(&page.ld_all),
         site_name,
     }
 }
@@ -208,6 +236,8 @@ struct Sources<'a> {
     /// Every JSON-LD object (a `WebPage` node may date an article that
     /// has no `Article` node of its own).
     ld_all: Vec<Value>,
+    /// The article's `h1` (see [`Sources::find_heading`]).
+    heading: Option<ElementRef<'a>>,
     final_url: &'a Url,
     /// Dates after this (five minutes from now) are refused.
     future_limit: i64,
@@ -248,7 +278,7 @@ impl<'a> Sources<'a> {
     /// The article's heading: the `h1` that the page title names, else
     /// the first in an `article` or `main`, else the first (a logo in an
     /// `h1` is common).
-    fn heading(&self) -> Option<ElementRef<'a>> {
+    fn find_heading(&self) -> Option<ElementRef<'a>> {
         let norm = |s: &str| collapse(s).to_lowercase();
         let h1s: Vec<(ElementRef<'a>, String)> = self
             .doc
@@ -317,7 +347,7 @@ impl<'a> Sources<'a> {
         .map(|t| collapse(&t))
         .filter(|t| !t.is_empty())
         .collect();
-        let h1 = self.heading().and_then(|e| {
+        let h1 = self.heading.and_then(|e| {
             let text = collapse(&e.text().collect::<String>());
             // Words as the extractor counts them: one per CJK character.
             let words = crate::extract::word_count(&text);
@@ -341,7 +371,7 @@ impl<'a> Sources<'a> {
             return h1;
         }
         let h1 = self
-            .heading()
+            .heading
             .map(|e| collapse(&e.text().collect::<String>()));
         others
             .first()
@@ -414,7 +444,10 @@ impl<'a> Sources<'a> {
         ];
         json_ld.extend(ld_any("datePublished"));
         json_ld.extend(ld_any("dateCreated"));
-        let header = self.heading().map(header_dates).unwrap_or_default();
+        // The header scan reads the page's text: only when nothing
+        // better dated it.
+        let header = std::cell::OnceCell::new();
+        let header = || header.get_or_init(|| self.heading.map(header_dates).unwrap_or_default());
         let sources: [(DateSource, Vec<Option<String>>); 5] = [
             (DateSource::JsonLd, json_ld),
             (
@@ -455,11 +488,11 @@ impl<'a> Sources<'a> {
                     .filter(|ms| self.acceptable(*ms))
                     .map(|ms| (ms, None, DateSource::Url))
             })
-            .or_else(|| zoned(DateSource::Text, &[header.published]))
+            .or_else(|| zoned(DateSource::Text, &[header().published.clone()]))
             .or_else(|| {
                 let modified = self.modified_candidates();
                 zoned(DateSource::Modified, &modified)
-                    .or_else(|| zoned(DateSource::Modified, &[header.updated]))
+                    .or_else(|| zoned(DateSource::Modified, &[header().updated.clone()]))
             })
     }
 
@@ -575,12 +608,7 @@ impl<'a> Sources<'a> {
     fn declares_article(&self) -> bool {
         self.m("og:type").is_some_and(|t| t.contains("article"))
             || self.m("article:published_time").is_some()
-            || self.ld_all.iter().any(|o| {
-                o.get("@type").is_some_and(|t| {
-                    let t = t.to_string();
-                    t.contains("Article") || t.contains("BlogPosting") || t.contains("Report")
-                })
-            })
+            || self.ld_all.iter().any(is_article_node)
     }
 }
 

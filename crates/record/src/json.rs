@@ -7,10 +7,13 @@ use crate::labels;
 /// The publication time in RFC 3339, in the page's own offset when it gave
 /// one (`2023-11-09T12:42:00+08:00`), else in UTC.
 pub fn published_rfc3339(r: &SnapshotRecord) -> String {
-    let utc = chrono::DateTime::from_timestamp_millis(r.published_at).unwrap_or_default();
-    let offset = r
-        .published_utc_offset_minutes
-        .and_then(|m| chrono::FixedOffset::east_opt(m * 60));
+    rfc3339(r.published_at, r.published_utc_offset_minutes)
+}
+
+/// Unix ms in RFC 3339, in the given UTC offset (minutes) or in UTC.
+pub fn rfc3339(ms: i64, offset_minutes: Option<i32>) -> String {
+    let utc = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    let offset = offset_minutes.and_then(|m| chrono::FixedOffset::east_opt(m * 60));
     match offset {
         Some(o) => utc
             .with_timezone(&o)

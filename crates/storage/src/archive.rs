@@ -196,16 +196,14 @@ impl Archive {
         match classify(r, versions) {
             // Its check is recorded; the next one is scheduled again, in
             // case the first delivery died before publishing it.
-            Fetch::Redelivery(v) if r.reextracted => {
+            // A re-extraction that reads the same (or is redelivered):
+            // nothing to record, no check, no schedule.
+            Fetch::Redelivery(v) | Fetch::Unchanged { version: v, .. } if r.reextracted => {
                 Ok(written(r, StoreOutcome::Unchanged, &v, Vec::new()))
             }
             Fetch::Redelivery(v) => {
                 let tracking = current.map(|c| c.tracking).unwrap_or_default();
                 Ok(written(r, StoreOutcome::Unchanged, &v, Vec::new()).tracked(&tracking))
-            }
-            // A re-extraction that reads the same: nothing to record.
-            Fetch::Unchanged { version, .. } if r.reextracted => {
-                Ok(written(r, StoreOutcome::Unchanged, &version, Vec::new()))
             }
             Fetch::Unchanged { version, newest } => {
                 let current = current.expect("a matching version has a document");

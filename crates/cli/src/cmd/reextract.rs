@@ -15,12 +15,10 @@ use std::collections::BTreeMap;
 use async_nats::jetstream;
 use clap::Args;
 use crawlq_proto::v1::{BodyEncoding, CrawlRequest, FetchedPage, Origin, ResponseHeaders, UrlKind};
-use crawlq_proto::Message as _;
 use crawlq_record::article::VersionEntry;
 use crawlq_runtime::config::{NatsArgs, StoreArgs};
-use crawlq_runtime::Topology;
+use crawlq_runtime::{Outgoing, Topology};
 use crawlq_storage::layout;
-use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
 
@@ -73,11 +71,7 @@ pub async fn reextract(args: ReextractArgs) -> anyhow::Result<()> {
         Some(h) => format!("articles/{}", layout::host_segment(h)),
         None => "articles".to_string(),
     };
-    let keys: Vec<String> = store
-        .inner
-        .list(Some(&Path::from(prefix.as_str())))
-        .map_ok(|m| m.location.to_string())
-        .try_collect::<Vec<_>>()
+    let keys: Vec<String> = crawlq_storage::read::keys(&store, &prefix)
         .await?
         .into_iter()
         .filter(|k| k.ends_with(".json"))
@@ -138,6 +132,8 @@ pub async fn reextract(args: ReextractArgs) -> anyhow::Result<()> {
         Some((js, topo, budget))
     };
     let mut sent = 0usize;
+    // Published in batches: PubAcks awaited together, bodies not all held.
+    let mut batch = Vec::new();
     for t in &targets {
         let raw_key = layout::raw(&t.host, &t.id, t.fetched_at);
         let raw = match store.inner.get(&Path::from(raw_key.as_str())).await {
@@ -164,12 +160,13 @@ pub async fn reextract(args: ReextractArgs) -> anyhow::Result<()> {
             .as_ref()
             .map(|r| r.request_id.clone())
             .unwrap_or_default();
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", msg_id.as_str());
-        js.publish_with_headers(topo.fetched(), headers, page.encode_to_vec().into())
-            .await?
-            .await?;
-        sent += 1;
+        batch.push(Outgoing::protobuf(topo.fetched(), &page).with_msg_id(msg_id));
+        if batch.len() >= PUBLISH_BATCH {
+            sent += publish(js, std::mem::take(&mut batch)).await?;
+        }
+    }
+    if let Some((js, _, _)) = &js {
+        sent += publish(js, batch).await?;
     }
     let verb = if args.dry_run { "would send" } else { "sent" };
     let skips: Vec<String> = skipped.iter().map(|(r, n)| format!("{n} {r}")).collect();
@@ -182,6 +179,17 @@ pub async fn reextract(args: ReextractArgs) -> anyhow::Result<()> {
         }
     ));
     Ok(())
+}
+
+/// Pages published per batch of PubAcks.
+const PUBLISH_BATCH: usize = 64;
+
+/// Publishes a batch; the number the stream acknowledged.
+async fn publish(js: &jetstream::Context, batch: Vec<Outgoing>) -> anyhow::Result<usize> {
+    let n = crawlq_runtime::worker::publish_all(js, batch)
+        .await
+        .map_err(|e| anyhow::anyhow!("publish to the extractor not acknowledged: {e}"))?;
+    Ok(n as usize)
 }
 
 /// The archived page as the crawler would have handed it on: the raw
