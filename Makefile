@@ -23,7 +23,8 @@ deps-run: ## Install what `make run` needs (nats-server 2.15.1 into .tools/bin, 
 	  echo "installing curl from apt"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq curl; }
 
-deps: deps-run ## Install what a fresh Debian machine lacks (nats-server, curl, s3s-fs, promtool)
+deps: deps-run ## Install what a fresh Debian machine lacks (nats-server, curl, s3s-fs, promtool, warcio, pywb)
+	@deploy/tools/install-warc-tools.sh
 	@command -v promtool >/dev/null || { \
 	  echo "installing prometheus (promtool) from apt"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq prometheus; }

@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 WORK="$ROOT/bench/work"
-SIZES="${BENCH_PAGES:-1000,10000,50000,10000-off,10000-object}"
+SIZES="${BENCH_PAGES:-1000,10000,50000,10000-off,10000-object,10000-nowarc}"
 BASELINE_PAGES="${BENCH_BASELINE_PAGES:-10000}"
 cd "$ROOT"
 mkdir -p "$WORK"

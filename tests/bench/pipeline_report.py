@@ -23,8 +23,10 @@ out = ["# Pipeline benchmark", "",
        "latency is from the submission to the stored event, so it includes queueing.", "",
        "## crawlq vs Scrapy + trafilatura", "",
        "| | pages | durability | pages/s | p50 latency s | p99 latency s | peak RSS MiB |", "|---|---|---|---|---|---|---|"]
-MODES = {"batch": "group commit (default)", "object": "every object", "off": "off"}
-mode = lambda p: p["fsync"] if isinstance(p["fsync"], str) else ("object" if p["fsync"] else "off")
+MODES = {"batch": "group commit (default)", "object": "every object", "off": "off",
+         "batch-nowarc": "group commit, WARC off"}
+fsync_mode = lambda p: p["fsync"] if isinstance(p["fsync"], str) else ("object" if p["fsync"] else "off")
+mode = lambda p: fsync_mode(p) + ("" if p.get("warc", True) else "-nowarc")
 at_base = {mode(p): p for p in pipe if p["pages"] == scrapy["pages"]}
 for p in pipe:
     rss = ", ".join(f"{s} {m:.0f}" for s, m in p["peak_rss_mib"])
@@ -42,6 +44,12 @@ if "off" in at_base:
     out.append(f"Both without any sync: {ratio('off'):.1f}×.")
 if "object" in at_base:
     out.append(f"With an fsync of every object and its directory (`CRAWLQ_STORE_FSYNC=object`): {ratio('object'):.1f}×.")
+if "batch" in at_base and "batch-nowarc" in at_base:
+    on, off = at_base["batch"], at_base["batch-nowarc"]
+    cpu_of = lambda p, name: sum(c for n, c in p.get("cpu_s", []) if n == name)
+    out.append(f"WARC on (the default) / off, same run, {scrapy['pages']} pages: "
+               f"{on['pages_per_s'] / off['pages_per_s']:.2f}× the pages per second; storage CPU "
+               f"{cpu_of(on, 'storage') / max(cpu_of(off, 'storage'), 1e-9):.2f}×.")
 out.append("")
 cpu_rows = [p for p in pipe if p.get("cpu_s")]
 if cpu_rows:

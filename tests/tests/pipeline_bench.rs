@@ -4,7 +4,8 @@
 //!
 //! For each size in `$BENCH_PAGES` (default 1000,10000; `N-off` or
 //! `N-nofsync` runs with `CRAWLQ_STORE_FSYNC=off`, `N-object` with
-//! per-object fsync, plain `N` with the default group commit): nats-server, the
+//! per-object fsync, `N-nowarc` with `CRAWLQ_WARC=false`, plain `N` with
+//! the default group commit and WARC on): nats-server, the
 //! generated news site (`crawlq-news-site`, 8 loopback hosts, 30–80 KB
 //! pages) and the three services on a local folder; all URLs submitted at
 //! once with `crawlq submit -f`; done when every URL is stored. Then, in
@@ -100,7 +101,7 @@ fn emit(kind: &str, value: serde_json::Value) {
 
 /// Runs the pipeline on `pages` pages; returns the archive folder, for the
 /// caller to delete when no more runs follow (see `pipeline_and_ceilings`).
-async fn pipeline(pages: u64, fsync: &str) -> tempfile::TempDir {
+async fn pipeline(pages: u64, fsync: &str, warc: bool) -> tempfile::TempDir {
     let site = Site::start(pages);
     let nats = NatsServer::start().await;
     let prefix = unique_prefix();
@@ -110,6 +111,7 @@ async fn pipeline(pages: u64, fsync: &str) -> tempfile::TempDir {
         ("CRAWLQ_LOG_FORMAT", "json"),
         ("RUST_LOG", "warn"),
         ("CRAWLQ_STORE_FSYNC", fsync),
+        ("CRAWLQ_WARC", if warc { "true" } else { "false" }),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -167,7 +169,7 @@ async fn pipeline(pages: u64, fsync: &str) -> tempfile::TempDir {
     lat.sort_by(f64::total_cmp);
     let ledger = Ledger::take(&js, &prefix, &site.urls, archive.path()).await;
     report(
-        &format!("pipeline {pages} fsync={fsync}"),
+        &format!("pipeline {pages} fsync={fsync} warc={warc}"),
         &ledger,
         serde_json::json!({}),
     );
@@ -176,6 +178,7 @@ async fn pipeline(pages: u64, fsync: &str) -> tempfile::TempDir {
         serde_json::json!({
             "pages": pages,
             "fsync": fsync,
+            "warc": warc,
             "wall_s": wall,
             "pages_per_s": pages as f64 / wall,
             "latency_p50_s": percentile(&lat, 0.5),
@@ -288,13 +291,14 @@ async fn pipeline_and_ceilings() {
     // run's archiving CPU. pipeline.sh waits before its first run too.
     let mut archives = Vec::new();
     for run in runs.split(',') {
-        let (n, fsync) = match run.trim().split_once('-') {
-            Some((n, "off" | "nofsync")) => (n, "off"),
-            Some((n, "object")) => (n, "object"),
+        let (n, fsync, warc) = match run.trim().split_once('-') {
+            Some((n, "off" | "nofsync")) => (n, "off", true),
+            Some((n, "object")) => (n, "object", true),
+            Some((n, "nowarc")) => (n, "batch", false),
             Some((_, other)) => panic!("BENCH_PAGES: unknown mode `{other}`"),
-            None => (run.trim(), "batch"),
+            None => (run.trim(), "batch", true),
         };
-        archives.push(pipeline(n.parse().unwrap(), fsync).await);
+        archives.push(pipeline(n.parse().unwrap(), fsync, warc).await);
     }
     http_ceiling(10_000).await;
     nats_ceiling(10_000).await;

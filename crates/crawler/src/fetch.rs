@@ -1,24 +1,30 @@
 //! HTTP fetching with hard limits: the SSRF guard on the first request and
 //! on every redirect hop (redirects are followed here, not by reqwest),
 //! at most 10 redirects with loop detection, a connect timeout, a total
-//! deadline, a cap on the decoded body counted while streaming (so gzip,
-//! brotli and zstd bombs stop at the cap), and a content-type check before
-//! any body byte is read.
+//! deadline, a cap on the body as received counted while streaming and on
+//! its decoding (so gzip, brotli and zstd bombs stop at the cap), and a
+//! content-type check before any body byte is read.
+//!
+//! The final exchange is kept as it happened, for the WARC records: the
+//! request line and headers sent, the status line and every header
+//! received, and the body as received next to its decoding.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use crawlq_proto::v1::ResponseHeaders;
+use crawlq_proto::v1::{HttpExchange, HttpHeader, ResponseHeaders};
 use futures::StreamExt;
 use reqwest::header::{
-    HeaderMap, HeaderValue, CONTENT_TYPE, IF_MODIFIED_SINCE, IF_NONE_MATCH, LOCATION, RETRY_AFTER,
+    HeaderMap, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, HOST,
+    IF_MODIFIED_SINCE, IF_NONE_MATCH, LOCATION, RETRY_AFTER, USER_AGENT,
 };
 use url::Url;
 
 use crate::error::CrawlError;
 use crate::ssrf::{self, Guard, GuardedResolver};
+use crawlq_runtime::coding::{self, CodingError};
 
 /// Fetch limits.
 #[derive(Debug, Clone)]
@@ -46,6 +52,9 @@ pub struct Response {
     pub headers: ResponseHeaders,
     /// Decoded body (empty for 304).
     pub body: Bytes,
+    /// The exchange as it happened; `coded_body` holds the body as
+    /// received when it had a content coding.
+    pub exchange: HttpExchange,
     /// Peer address.
     pub remote: Option<SocketAddr>,
     /// Time taken.
@@ -65,6 +74,8 @@ pub struct Validators {
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    /// Headers every request carries, as sent (for the WARC request).
+    defaults: HeaderMap,
     guard: Arc<Guard>,
     limits: Limits,
 }
@@ -101,12 +112,21 @@ impl Fetcher {
         let guard = Arc::new(guard);
         let mut headers = HeaderMap::new();
         headers.insert(
-            reqwest::header::ACCEPT,
+            USER_AGENT,
+            HeaderValue::from_str(user_agent).map_err(|e| CrawlError::infra("user agent", e))?,
+        );
+        headers.insert(
+            ACCEPT,
             HeaderValue::from_static("text/html,application/xhtml+xml,application/rss+xml,application/atom+xml,application/xml;q=0.9,*/*;q=0.5"),
         );
+        // Codings are undone in `coding`, not by reqwest, which would drop
+        // Content-Encoding and the body as received.
+        headers.insert(
+            ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, deflate, br, zstd"),
+        );
         let client = reqwest::Client::builder()
-            .user_agent(user_agent)
-            .default_headers(headers)
+            .default_headers(headers.clone())
             .redirect(reqwest::redirect::Policy::none())
             // No system proxy (HTTP_PROXY and friends): a proxy resolves
             // names itself, out of the guard's sight.
@@ -121,6 +141,7 @@ impl Fetcher {
             .map_err(|e| CrawlError::infra("http client", e))?;
         Ok(Fetcher {
             client,
+            defaults: headers,
             guard,
             limits,
         })
@@ -176,14 +197,38 @@ impl Fetcher {
                     req = req.header(IF_MODIFIED_SINCE, &v.last_modified);
                 }
             }
-            let resp = req.send().await.map_err(|e| self.send_error(e))?;
+            let req = req
+                .build()
+                .map_err(|e| CrawlError::BadRedirect(format!("request for {url}: {e}")))?;
+            let sent = self.request_headers(&url, req.headers());
+            let resp = self
+                .client
+                .execute(req)
+                .await
+                .map_err(|e| self.send_error(e))?;
             let status = resp.status().as_u16();
             if (300..400).contains(&status) && status != 304 {
                 url = self.redirect(&url, &resp, &mut chain)?;
                 continue;
             }
-            return self.answer(url, chain, resp, body, started).await;
+            return self.answer(url, chain, resp, sent, body, started).await;
         }
+    }
+
+    /// The headers a request goes out with: Host (hyper adds it from the
+    /// URL), the client's defaults, then the request's own.
+    fn request_headers(&self, url: &Url, own: &HeaderMap) -> Vec<HttpHeader> {
+        let mut host = url.host_str().unwrap_or_default().to_string();
+        if let Some(port) = url.port() {
+            host = format!("{host}:{port}");
+        }
+        let mut out = vec![HttpHeader {
+            name: HOST.as_str().to_string(),
+            value: host.into_bytes(),
+        }];
+        let defaults = self.defaults.iter().filter(|(n, _)| !own.contains_key(*n));
+        out.extend(defaults.chain(own.iter()).map(header));
+        out
     }
 
     /// Where a 3xx answer sends us next; loops, limits and non-http
@@ -227,12 +272,15 @@ impl Fetcher {
         final_url: Url,
         chain: Vec<String>,
         resp: reqwest::Response,
+        sent: Vec<HttpHeader>,
         body: Body,
         started: Instant,
     ) -> Result<Response, CrawlError> {
         let status = resp.status().as_u16();
         let headers = pick_headers(resp.headers());
         let remote = resp.remote_addr();
+        let mut exchange = exchange(&final_url, &resp, sent);
+        exchange.ip_address = remote.map(|a| a.ip().to_string()).unwrap_or_default();
         match status {
             304 => {
                 return Ok(Response {
@@ -241,6 +289,7 @@ impl Fetcher {
                     status,
                     headers,
                     body: Bytes::new(),
+                    exchange,
                     remote,
                     elapsed: started.elapsed(),
                 })
@@ -258,27 +307,43 @@ impl Fetcher {
                 // Dropping the response closes the connection unread.
                 return Err(CrawlError::UnsupportedContentType(headers.content_type));
             }
-            // A declared oversize identity body is refused unread.
-            let declared = resp.content_length().unwrap_or(0);
-            let encoded = resp
-                .headers()
-                .get(reqwest::header::CONTENT_ENCODING)
-                .is_some();
-            if declared > max && !encoded {
+            // A declared oversize body is refused unread (coded or not:
+            // the coded size is the smaller).
+            if resp.content_length().unwrap_or(0) > max {
                 return Err(CrawlError::TooLarge(max));
             }
         }
-        let bytes = read_capped(resp, body).await.map_err(|e| match e {
+        let codings = resp
+            .headers()
+            .get(CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .map(coding::codings)
+            .unwrap_or_default();
+        let received = read_capped(resp, body).await.map_err(|e| match e {
             ReadError::TooLarge(max) => CrawlError::TooLarge(max),
             ReadError::Send(e) => self.send_error(e),
         })?;
-        metrics::counter!(crate::metrics::BYTES).increment(bytes.len() as u64);
+        metrics::counter!(crate::metrics::BYTES).increment(received.len() as u64);
+        let decoded = if codings.is_empty() {
+            received
+        } else {
+            let (max, strict) = body.cap();
+            let decoded =
+                coding::decode(&codings, &received, max, strict).map_err(|e| match e {
+                    CodingError::TooLarge(max) => CrawlError::TooLarge(max),
+                    CodingError::Bad(why) => CrawlError::BadEncoding(why),
+                })?;
+            exchange.coded = true;
+            exchange.coded_body = received.to_vec();
+            Bytes::from(decoded)
+        };
         Ok(Response {
             final_url,
             chain,
             status,
             headers,
-            body: bytes,
+            body: decoded,
+            exchange,
             remote,
             elapsed: started.elapsed(),
         })
@@ -343,18 +408,25 @@ enum Body {
     Prefix(u64),
 }
 
+impl Body {
+    /// The cap, and whether passing it is an error.
+    fn cap(self) -> (u64, bool) {
+        match self {
+            Body::Document(max) => (max, true),
+            Body::Prefix(max) => (max, false),
+        }
+    }
+}
+
 enum ReadError {
     TooLarge(u64),
     Send(reqwest::Error),
 }
 
-/// Reads the decoded body: a document is refused past its cap, a prefix
-/// is cut at it.
+/// Reads the body as received: a document is refused past its cap, a
+/// prefix is cut at it.
 async fn read_capped(resp: reqwest::Response, body: Body) -> Result<Bytes, ReadError> {
-    let (max, strict) = match body {
-        Body::Document(max) => (max, true),
-        Body::Prefix(max) => (max, false),
-    };
+    let (max, strict) = body.cap();
     // Sized from Content-Length when there is one (growing a 50 KB page
     // from empty copies it four times), but never trusting it past 1 MiB.
     let hint = resp.content_length().unwrap_or(0).min(max).min(1 << 20);
@@ -373,6 +445,45 @@ async fn read_capped(resp: reqwest::Response, body: Body) -> Result<Bytes, ReadE
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
+}
+
+fn header((name, value): (&reqwest::header::HeaderName, &HeaderValue)) -> HttpHeader {
+    HttpHeader {
+        name: name.as_str().to_string(),
+        value: value.as_bytes().to_vec(),
+    }
+}
+
+/// The exchange without its body: request line and headers sent, status
+/// line and headers received (hyper keeps no reason phrase; the standard
+/// one stands in).
+fn exchange(url: &Url, resp: &reqwest::Response, sent: Vec<HttpHeader>) -> HttpExchange {
+    let mut target = url.path().to_string();
+    if let Some(q) = url.query() {
+        target.push('?');
+        target.push_str(q);
+    }
+    let version = match resp.version() {
+        reqwest::Version::HTTP_09 => "HTTP/0.9",
+        reqwest::Version::HTTP_10 => "HTTP/1.0",
+        reqwest::Version::HTTP_2 => "HTTP/2",
+        reqwest::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    };
+    HttpExchange {
+        method: "GET".into(),
+        target,
+        version: version.into(),
+        request_headers: sent,
+        status: u32::from(resp.status().as_u16()),
+        reason: resp
+            .status()
+            .canonical_reason()
+            .unwrap_or_default()
+            .to_string(),
+        response_headers: resp.headers().iter().map(header).collect(),
+        ..Default::default()
+    }
 }
 
 fn pick_headers(h: &HeaderMap) -> ResponseHeaders {

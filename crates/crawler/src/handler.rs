@@ -37,7 +37,7 @@ pub(crate) enum Crawled {
     /// Fetched within the duplicate window; nothing done.
     Skipped,
     /// 304 Not Modified.
-    NotModified(Url),
+    NotModified(Url, Box<crawlq_proto::v1::HttpExchange>),
     /// A page to hand on.
     Page(Box<FetchedPage>),
 }
@@ -246,7 +246,7 @@ impl CrawlHandler {
         self.put_seen(&self.seen, &key, &remember).await?;
         if resp.status == 304 {
             m::request("not_modified", 304);
-            return Ok(Crawled::NotModified(url));
+            return Ok(Crawled::NotModified(url, Box::new(resp.exchange)));
         }
         if !remember.etag.is_empty() || !remember.last_modified.is_empty() {
             self.put_seen(&self.validators, &key, &remember).await?;
@@ -265,6 +265,7 @@ impl CrawlHandler {
             ..Default::default()
         };
         self.attach_body(&mut page, resp.body, req).await?;
+        self.attach_exchange(&mut page, resp.exchange, req).await?;
         Ok(Crawled::Page(Box::new(page)))
     }
 
@@ -308,7 +309,7 @@ impl CrawlHandler {
                     .with_request_id(&req.request_id)]
             }
             Crawled::Skipped => Vec::new(),
-            Crawled::NotModified(url) => {
+            Crawled::NotModified(url, _) => {
                 let event = StoredSnapshot {
                     outcome: StoreOutcome::NotModified as i32,
                     url: url.to_string(),
@@ -374,6 +375,35 @@ impl CrawlHandler {
         metrics::counter!(m::CLAIM_CHECKS).increment(1);
         page.body_key = key;
         page.body_encoding = BodyEncoding::Zstd as i32;
+        Ok(())
+    }
+
+    /// The exchange travels with the page; a coded body as received that
+    /// would not fit beside the page goes by claim check (as it is: it is
+    /// compressed already).
+    async fn attach_exchange(
+        &self,
+        page: &mut FetchedPage,
+        mut exchange: crawlq_proto::v1::HttpExchange,
+        req: &CrawlRequest,
+    ) -> Result<(), CrawlError> {
+        let budget = self.max_payload.saturating_sub(64 * 1024);
+        if page.body.len() + exchange.coded_body.len() > budget {
+            let key = format!(
+                "{}{}/{}-{}.coded",
+                crawlq_runtime::store::CLAIMS_PREFIX,
+                page.fetched_at / 86_400_000,
+                short_hash(&req.request_id),
+                page.fetched_at
+            );
+            let body = Bytes::from(std::mem::take(&mut exchange.coded_body));
+            crawlq_runtime::store::put_claim(&self.store, &key, body)
+                .await
+                .map_err(|e| CrawlError::infra(format!("claim check {key}"), e))?;
+            metrics::counter!(m::CLAIM_CHECKS).increment(1);
+            exchange.coded_body_key = key;
+        }
+        page.exchange = Some(exchange);
         Ok(())
     }
 

@@ -272,9 +272,9 @@ impl CrawlHandler {
         let result = self.crawl(&mut req).await;
         let (outcome, mut out) = match result {
             Err(e @ (CrawlError::Deferred(_) | CrawlError::Infra { .. })) => return Err(e),
-            Ok(Crawled::NotModified(u)) => (
+            Ok(Crawled::NotModified(u, x)) => (
                 "not_modified".to_string(),
-                self.publish(&req, Crawled::NotModified(u)),
+                self.publish(&req, Crawled::NotModified(u, x)),
             ),
             Ok(crawled) => ("fetched".to_string(), self.publish(&req, crawled)),
             Err(e) => {
@@ -330,7 +330,7 @@ impl CrawlHandler {
         let request_id = req.request_id.clone();
         let seen = |outcome: CheckOutcome, status: u16, final_url: String, detail: String| {
             metrics::counter!(m::REVISIT_FETCHES, "outcome" => crawlq_record::labels::Label::label(outcome)).increment(1);
-            let obs = CheckObservation {
+            CheckObservation {
                 record_id: target.record_id.clone(),
                 host: target.host.clone(),
                 url: requested.clone(),
@@ -340,47 +340,47 @@ impl CrawlHandler {
                 outcome: outcome as i32,
                 detail,
                 request_id: request_id.clone(),
-            };
-            vec![Outgoing::check(&self.topology, &obs)]
+                exchange: None,
+            }
         };
+        let one = |obs: CheckObservation| vec![Outgoing::check(&self.topology, &obs)];
         match self.crawl(&mut req).await {
             Ok(Crawled::Page(page)) => {
                 if redirected_home(&req.url, &page.final_url) {
                     let status = page.status as u16;
-                    return Ok(seen(
+                    return Ok(one(seen(
                         CheckOutcome::Gone,
                         status,
                         page.final_url.clone(),
                         "redirected to the home page".into(),
-                    ));
+                    )));
                 }
                 Ok(self.publish(&req, Crawled::Page(page)))
             }
-            Ok(Crawled::NotModified(u)) => Ok(seen(
-                CheckOutcome::NotModified,
-                304,
-                u.to_string(),
-                String::new(),
-            )),
-            Ok(Crawled::Skipped) => Ok(seen(
+            Ok(Crawled::NotModified(u, x)) => {
+                let mut obs = seen(CheckOutcome::NotModified, 304, u.to_string(), String::new());
+                obs.exchange = Some(*x);
+                Ok(one(obs))
+            }
+            Ok(Crawled::Skipped) => Ok(one(seen(
                 CheckOutcome::Error,
                 0,
                 String::new(),
                 "skipped".into(),
-            )),
+            ))),
             Err(e @ (CrawlError::Deferred(_) | CrawlError::Infra { .. })) => Err(e),
-            Err(e) if e.is_gone() => Ok(seen(
+            Err(e) if e.is_gone() => Ok(one(seen(
                 CheckOutcome::Gone,
                 e.status(),
                 requested.clone(),
                 e.to_string(),
-            )),
-            Err(e) => Ok(seen(
+            ))),
+            Err(e) => Ok(one(seen(
                 CheckOutcome::Error,
                 e.status(),
                 String::new(),
                 format!("{}: {e}", crawlq_runtime::Classify::reason(&e)),
-            )),
+            ))),
         }
     }
 }

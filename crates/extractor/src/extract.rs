@@ -417,6 +417,7 @@ fn build_record(page: Page<'_>, meta: Meta, cleaned: Cleaned) -> SnapshotRecord 
         extractor_version: EXTRACTOR_VERSION.to_string(),
         raw_key: String::new(),
         raw_zstd: Vec::new(),
+        exchange: None,
         revisit: false,
         reextracted: false,
         record_key: String::new(),

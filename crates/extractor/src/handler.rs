@@ -182,6 +182,7 @@ impl ExtractHandler {
         } else {
             record.raw_key = page.body_key.clone();
         }
+        record.exchange = page.exchange.clone();
         // A re-extraction is a new reading of the same fetch: its own id,
         // or the stream's duplicate window would drop it as the first one.
         let id = if record.reextracted {
@@ -465,6 +466,7 @@ impl ExtractHandler {
                 outcome: outcome as i32,
                 detail,
                 request_id: req.request_id.clone(),
+                exchange: None,
             };
             Ok(vec![Outgoing::check(&self.topology, &obs)])
         };

@@ -32,6 +32,23 @@ pub struct VersionEntry {
     /// `reextract` for a new reading of an archived page.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cause: String,
+    /// Where the fetch's HTTP response (the raw page as received) is in
+    /// the WARC archive; unset for versions whose raw page is a `raw/`
+    /// object (or was not kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warc: Option<WarcRef>,
+}
+
+/// One record in a WARC file: the file's object key (`warc/…warc.gz`),
+/// and the offset and length of the record's gzip member in it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WarcRef {
+    /// Object key of the WARC file.
+    pub file: String,
+    /// Byte offset of the record in the file.
+    pub offset: u64,
+    /// Compressed length of the record.
+    pub length: u64,
 }
 
 /// Is the article still published?

@@ -15,6 +15,7 @@
 //! - [`service`]: start-up and graceful shutdown of a stage;
 //! - [`shutdown`], [`logging`].
 
+pub mod coding;
 pub mod config;
 pub mod dead_letter;
 pub mod error;

@@ -29,7 +29,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use crawlq_proto::v1::{CheckObservation, CheckOutcome, SnapshotRecord, StoreOutcome};
 pub use crawlq_record::article::VersionEntry;
-use crawlq_record::article::{change_key, Check, Tracking};
+use crawlq_record::article::{change_key, Check, Tracking, WarcRef};
 use crawlq_record::json::to_json;
 use crawlq_record::labels::Label;
 use crawlq_record::render;
@@ -115,11 +115,17 @@ impl Archive {
     }
 
     /// Archives `record`, and records the fetch as a check of the article.
-    pub async fn write(&self, record: &SnapshotRecord) -> Result<Written, StorageError> {
+    /// `warc` is where the fetch's response is in the WARC archive, when
+    /// it is there: then no `raw/` object is written.
+    pub async fn write(
+        &self,
+        record: &SnapshotRecord,
+        warc: Option<&WarcRef>,
+    ) -> Result<Written, StorageError> {
         validate(record)?;
         let started = Instant::now();
         let written = self
-            .serialised(&record.id, || self.try_write(record))
+            .serialised(&record.id, || self.try_write(record, warc))
             .await?;
         metrics::counter!(m::WRITES, "outcome" => written.outcome.label()).increment(1);
         metrics::histogram!(m::WRITE_SECONDS).record(started.elapsed().as_secs_f64());
@@ -189,7 +195,11 @@ impl Archive {
         }))
     }
 
-    async fn try_write(&self, r: &SnapshotRecord) -> Result<Written, Attempt> {
+    async fn try_write(
+        &self,
+        r: &SnapshotRecord,
+        warc: Option<&WarcRef>,
+    ) -> Result<Written, Attempt> {
         let json_key = layout::latest_json(&r.host, &r.id);
         let current = self.current(&json_key).await?;
         let versions = current.as_ref().map_or(&[][..], |c| &c.versions[..]);
@@ -211,7 +221,7 @@ impl Archive {
                     .await
             }
             Fetch::Changed { latest, newest } => {
-                self.write_version(r, json_key, current, latest, newest)
+                self.write_version(r, warc, json_key, current, latest, newest)
                     .await
             }
         }
@@ -250,6 +260,7 @@ impl Archive {
     async fn write_version(
         &self,
         r: &SnapshotRecord,
+        warc: Option<&WarcRef>,
         json_key: String,
         current: Option<Current>,
         latest: Option<VersionEntry>,
@@ -267,7 +278,7 @@ impl Archive {
         let md = render(r);
         let mut keys = Vec::new();
         // A re-extraction's raw page is the archived one it was read from.
-        if self.keep_raw && !r.reextracted {
+        if self.keep_raw && !r.reextracted && warc.is_none() {
             if let Some(key) = self.write_raw(r).await.map_err(Attempt::Failed)? {
                 keys.push(key);
             }
@@ -296,6 +307,7 @@ impl Archive {
             } else {
                 String::new()
             },
+            warc: warc.cloned(),
         };
         let mut all = versions;
         all.push(entry.clone());
@@ -483,24 +495,7 @@ impl Archive {
 
     async fn write_raw(&self, r: &SnapshotRecord) -> Result<Option<String>, StorageError> {
         let key = layout::raw(&r.host, &r.id, r.fetched_at);
-        let bytes = if !r.raw_zstd.is_empty() {
-            Bytes::from(r.raw_zstd.clone())
-        } else if !r.raw_key.is_empty() {
-            if !crawlq_runtime::store::is_claim_key(&r.raw_key) {
-                return Err(StorageError::BadMessage(format!(
-                    "raw_key `{}` is not a claim-check key",
-                    crawlq_runtime::clip(&r.raw_key, 200)
-                )));
-            }
-            match crawlq_runtime::store::get_claim(&self.store, &r.raw_key).await {
-                Ok(b) => b,
-                Err(object_store::Error::NotFound { .. }) => {
-                    tracing::warn!(key = %r.raw_key, "claim-checked raw page is gone; archiving the record without it");
-                    return Ok(None);
-                }
-                Err(source) => return Err(store_err("get", &r.raw_key, source)),
-            }
-        } else {
+        let Some(bytes) = raw_zstd(&self.store, r).await? else {
             return Ok(None);
         };
         let sha = hex::encode(Sha256::digest(&bytes));
@@ -644,6 +639,43 @@ impl Archive {
 /// The version list of an article's JSON document. A document without a
 /// valid list is damaged: starting again at version 1 would overwrite the
 /// history it records.
+/// The raw page a record carries (zstd), inline or by claim check; `None`
+/// when it carries none or its claim check is gone.
+pub(crate) async fn raw_zstd(
+    store: &Store,
+    r: &SnapshotRecord,
+) -> Result<Option<Bytes>, StorageError> {
+    if !r.raw_zstd.is_empty() {
+        return Ok(Some(Bytes::from(r.raw_zstd.clone())));
+    }
+    if r.raw_key.is_empty() {
+        return Ok(None);
+    }
+    match claimed(store, &r.raw_key).await {
+        Ok(b) => Ok(Some(b)),
+        Err(StorageError::ClaimGone(key)) => {
+            tracing::warn!(key = %key, "claim-checked raw page is gone; archiving the record without it");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A claim-checked object a message names.
+pub(crate) async fn claimed(store: &Store, key: &str) -> Result<Bytes, StorageError> {
+    if !crawlq_runtime::store::is_claim_key(key) {
+        return Err(StorageError::BadMessage(format!(
+            "`{}` is not a claim-check key",
+            crawlq_runtime::clip(key, 200)
+        )));
+    }
+    match crawlq_runtime::store::get_claim(store, key).await {
+        Ok(b) => Ok(b),
+        Err(object_store::Error::NotFound { .. }) => Err(StorageError::ClaimGone(key.to_string())),
+        Err(source) => Err(store_err("get", key, source)),
+    }
+}
+
 pub fn versions_of(key: &str, doc: &Value) -> Result<Vec<VersionEntry>, StorageError> {
     let damaged = |why: String| StorageError::Damaged {
         key: key.to_string(),

@@ -7,6 +7,24 @@ use clap::{ArgAction, Args};
 use crawlq_runtime::config::{parse_duration, CommonArgs, StoreArgs};
 
 use crate::index;
+
+/// `1G`, `512M`, `64K` or a plain number of bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('K' | 'k') => (&s[..s.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&s[..s.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (like 1G, 512M or 1048576)"))?;
+    n.checked_mul(mult)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("`{s}` is not a usable size"))
+}
 use crate::watch::Schedule;
 
 /// Settings of `crawlq storage`.
@@ -19,6 +37,21 @@ pub struct Config {
     /// Archive the raw fetched page next to each version.
     #[arg(long = "keep-raw", env = "CRAWLQ_KEEP_RAW", default_value_t = true, action = ArgAction::Set)]
     pub keep_raw: bool,
+    /// Archive every fetch as WARC/1.1 (`warc/…warc.gz`); raw pages then
+    /// live in the WARC files instead of `raw/`.
+    #[arg(long = "warc", env = "CRAWLQ_WARC", default_value_t = true, action = ArgAction::Set)]
+    pub warc: bool,
+    /// A WARC file is sealed once it reaches this size (bytes; K, M and G
+    /// suffixes are binary).
+    #[arg(long = "warc-max-size", env = "CRAWLQ_WARC_MAX_SIZE", default_value = "1G", value_parser = parse_size)]
+    pub warc_max_size: u64,
+    /// … or this age.
+    #[arg(long = "warc-max-age", env = "CRAWLQ_WARC_MAX_AGE", default_value = "1h", value_parser = parse_duration)]
+    pub warc_max_age: Duration,
+    /// The WARC writer's name in file names; the host (pod) name by
+    /// default. Replicas sharing one get `-2`, `-3`… appended.
+    #[arg(long = "warc-writer", env = "CRAWLQ_WARC_WRITER")]
+    pub warc_writer: Option<String>,
     /// Time zone of the dates in index pages: UTC or an offset like +08:00.
     #[arg(long = "index-timezone", env = "CRAWLQ_INDEX_TIMEZONE", default_value = "UTC", value_parser = index::parse_tz)]
     pub index_timezone: FixedOffset,

@@ -45,6 +45,10 @@ pub enum StorageError {
     /// Concurrent writers kept changing the article's JSON.
     #[error("`{0}` kept changing under us; will retry")]
     Contended(String),
+    /// The WARC writer could not make the fetch's records durable (the
+    /// store or NATS failed); retried.
+    #[error("WARC: {0}")]
+    Warc(String),
 }
 
 impl StorageError {
@@ -99,6 +103,7 @@ pub const REASONS: &[(&str, bool)] = &[
     ("damaged_archive", false),
     ("claim_check_unavailable", false),
     ("contended", true),
+    ("warc_error", true),
 ];
 
 impl Classify for StorageError {
@@ -133,6 +138,7 @@ impl Classify for StorageError {
             StorageError::List(_) => "index_error",
             StorageError::Damaged { .. } => "damaged_archive",
             StorageError::Contended(_) => "contended",
+            StorageError::Warc(_) => "warc_error",
         }
     }
 }
@@ -173,6 +179,7 @@ mod tests {
                 why: "w".into(),
             },
             StorageError::Contended("k".into()),
+            StorageError::Warc("w".into()),
         ];
         for e in &all {
             assert!(

@@ -31,6 +31,8 @@ use crate::watch::Transition;
 pub struct StoreHandler {
     /// The archive writer.
     pub archive: Arc<Archive>,
+    /// The WARC archive, when on.
+    pub warc: Option<crate::warc::Shared>,
     /// The per-host index lists.
     pub index: Index,
     /// The change log.
@@ -67,9 +69,18 @@ impl StoreHandler {
                 .await
                 .inspect_err(|e| self.on_error(e))?;
         }
+        // The fetch's WARC records are durable before anything refers to
+        // them (and before the message is acknowledged).
+        let warc = match &self.warc {
+            Some(w) => w
+                .archive_fetch(&record)
+                .await
+                .inspect_err(|e| self.on_error(e))?,
+            None => None,
+        };
         let written = self
             .archive
-            .write(&record)
+            .write(&record, warc.as_ref())
             .await
             .inspect_err(|e| self.on_error(e))?;
         if matches!(written.outcome, StoreOutcome::New | StoreOutcome::Changed) {
@@ -105,6 +116,11 @@ impl StoreHandler {
     async fn check(&self, delivery: &Delivery) -> Result<Vec<Outgoing>, StorageError> {
         let obs = CheckObservation::decode(delivery.payload.clone())
             .map_err(|e| StorageError::BadMessage(format!("not a CheckObservation: {e}")))?;
+        if let Some(w) = &self.warc {
+            w.archive_not_modified(&obs)
+                .await
+                .inspect_err(|e| self.on_error(e))?;
+        }
         let Some(written) = self
             .archive
             .observe(&obs)

@@ -15,6 +15,13 @@ pub const STORE_ERRORS: &str = "crawlq_storage_store_errors_total";
 /// Index pages rewritten.
 pub const INDEX_FLUSHES: &str = "crawlq_storage_index_flushes_total";
 
+/// WARC records written, by `type` (response, revisit, request, metadata).
+pub const WARC_RECORDS: &str = "crawlq_storage_warc_records_total";
+/// Bytes written to WARC segments.
+pub const WARC_BYTES: &str = "crawlq_storage_warc_bytes_total";
+/// WARC files sealed (published with their CDXJ index).
+pub const WARC_FILES: &str = "crawlq_storage_warc_files_sealed_total";
+
 /// Revisits of archived articles, by `outcome` (unchanged, not_modified,
 /// changed, failed, removed, restored, error).
 pub const REVISITS: &str = "crawlq_revisits_total";
@@ -48,6 +55,17 @@ pub fn describe() {
         "Object-store operations that failed, by operation"
     );
     describe_counter!(INDEX_FLUSHES, "index/{host}.md objects rewritten");
+    describe_counter!(
+        WARC_RECORDS,
+        "WARC records written, by type (response, revisit, request, metadata)"
+    );
+    describe_counter!(WARC_BYTES, Unit::Bytes, "Bytes written to WARC segments");
+    describe_counter!(WARC_FILES, "WARC files sealed with their CDXJ index");
+    for kind in ["response", "revisit", "request", "metadata"] {
+        metrics::counter!(WARC_RECORDS, "type" => kind).increment(0);
+    }
+    metrics::counter!(WARC_BYTES).increment(0);
+    metrics::counter!(WARC_FILES).increment(0);
     // Series that alerts and dashboards divide or sum start at zero, so a
     // freshly started service that has stored nothing still reports 0.
     for outcome in ["new", "changed", "unchanged"] {

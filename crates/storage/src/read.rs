@@ -23,6 +23,44 @@ pub enum ReadError {
     /// The JSON is damaged.
     #[error("damaged record JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// A raw page (a WARC record or a `raw/` object) did not read.
+    #[error("raw page: {0}")]
+    Raw(String),
+}
+
+/// Largest raw page read back.
+const MAX_RAW: u64 = 256 << 20;
+
+/// The raw page of the fetch at `fetched_at` of article `host`/`id`, as
+/// the extractor read it (any content coding undone): from the WARC
+/// response a version points at, else from a `raw/` object (archives
+/// written before WARC). `None` when neither was kept.
+pub async fn raw_page(
+    store: &crawlq_runtime::store::Store,
+    host: &str,
+    id: &str,
+    versions: &[VersionEntry],
+    fetched_at: i64,
+) -> Result<Option<Vec<u8>>, ReadError> {
+    let warc = versions
+        .iter()
+        .filter(|v| v.fetched_at == fetched_at)
+        .find_map(|v| v.warc.as_ref());
+    if let Some(at) = warc {
+        return crate::warc::page(store, at, MAX_RAW)
+            .await
+            .map(Some)
+            .map_err(|e| ReadError::Raw(e.to_string()));
+    }
+    let key = layout::raw(host, id, fetched_at);
+    let bytes = match store.inner.get(&Path::from(key.as_str())).await {
+        Ok(r) => r.bytes().await?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    zstd::bulk::decompress(&bytes, MAX_RAW as usize)
+        .map(Some)
+        .map_err(|e| ReadError::Raw(format!("`{key}`: {e}")))
 }
 
 /// A located article.

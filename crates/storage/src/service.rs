@@ -52,15 +52,57 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         config.index_flush_interval,
         stop.clone(),
     );
+    let (warc, writer_task) = if config.warc {
+        let leases = crawlq_runtime::nats::ensure_kv(
+            &rt.js,
+            &rt.topology.bucket("warc_writers"),
+            crate::warc::writer::LEASE_TTL,
+            replicas,
+        )
+        .await?;
+        let settings = crate::warc::Settings {
+            max_bytes: config.warc_max_size,
+            max_age: config.warc_max_age,
+            name: config.warc_writer.clone().unwrap_or_else(host_name),
+            software: format!("crawlq/{}", env!("CARGO_PKG_VERSION")),
+        };
+        let (writer, task) = crate::warc::Writer::start(store.clone(), settings, leases).await?;
+        let captures = bucket("warc_captures").await?;
+        let warc = crate::warc::Warc::new(writer, store.clone(), captures);
+        (Some(std::sync::Arc::new(warc)), Some(task))
+    } else {
+        (None, None)
+    };
     let handler = StoreHandler {
         archive: Archive::new(store, config.keep_raw, config.revisit_schedule.clone()),
+        warc,
         index,
         changes,
         topology: rt.topology.clone(),
         readiness: rt.readiness.clone(),
     };
     rt.run_worker(Stage::Storage, 32, handler).await?;
+    // The handler (and with it the last writer handle) is gone: the writer
+    // seals its file and releases its lease.
+    if let Some(task) = writer_task {
+        if tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the WARC writer did not finish sealing within 60 s; its file is sealed by the next replica to start");
+        }
+    }
     Ok(())
+}
+
+/// This host's name (the pod name on Kubernetes).
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "storage".into())
 }
 
 /// Proves the store answers and accepts our credentials by listing one

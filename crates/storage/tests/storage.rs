@@ -292,7 +292,7 @@ async fn example_record_is_rendered_byte_for_byte() {
         true,
         crawlq_storage::watch::Schedule::parse("off").unwrap(),
     );
-    archive.write(&r).await.unwrap();
+    archive.write(&r, None).await.unwrap();
     let at = read::locate(&store, &url).await.unwrap();
     assert_eq!(read::markdown(&store, &at, None).await.unwrap(), seed);
 }
@@ -464,7 +464,7 @@ async fn a_version_left_by_a_crashed_attempt_is_adopted_not_duplicated() {
         crawlq_storage::watch::Schedule::parse("off").unwrap(),
     );
     let second = record(url, "Story", "<p>Same words both times.</p>", 2_000);
-    let w = archive.write(&second).await.unwrap();
+    let w = archive.write(&second, None).await.unwrap();
     assert_eq!(w.outcome, StoreOutcome::New);
     assert_eq!(w.keys.first(), Some(&orphan), "the orphan is adopted");
     let versions = std::fs::read_dir(dir.path().join(&orphan).parent().unwrap())

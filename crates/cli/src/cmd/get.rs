@@ -1,4 +1,4 @@
-//! `crawlq get URL|ID [--version N] [--format md|json] [--versions]`.
+//! `crawlq get URL|ID [--version N] [--format md|json] [--versions] [--raw]`.
 
 use clap::Args;
 use crawlq_runtime::config::StoreArgs;
@@ -20,6 +20,10 @@ pub struct GetArgs {
     /// List the versions instead of printing one.
     #[arg(long)]
     versions: bool,
+    /// Print the raw page of the version's fetch, as the extractor read it
+    /// (from the WARC archive, or a `raw/` object of an older archive).
+    #[arg(long, conflicts_with = "versions")]
+    raw: bool,
     /// Canonical URL or 16-hex-digit record id.
     target: String,
 }
@@ -81,6 +85,26 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
                 v.key
             );
         }
+        return Ok(());
+    }
+    if args.raw {
+        let versions = at.versions();
+        let v = match args.version {
+            Some(n) => versions.iter().find(|v| v.version == n),
+            None => versions.iter().max_by_key(|v| (v.fetched_at, v.version)),
+        }
+        .ok_or_else(|| anyhow::anyhow!("`{}` has no such version", at.id))?;
+        let page = read::raw_page(&store, &at.host, &at.id, &versions, v.fetched_at)
+            .await?
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no raw page was kept for version {} of `{}`",
+                    v.version,
+                    at.id
+                )
+            })?;
+        use std::io::Write;
+        std::io::stdout().write_all(&page)?;
         return Ok(());
     }
     match args.format {

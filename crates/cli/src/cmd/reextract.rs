@@ -62,6 +62,7 @@ struct Target {
     url: String,
     fetched_url: String,
     fetched_at: i64,
+    versions: Vec<VersionEntry>,
 }
 
 /// Runs `reextract`.
@@ -105,12 +106,14 @@ pub async fn reextract(args: ReextractArgs) -> anyhow::Result<()> {
         if args.since.is_some_and(|since| latest.fetched_at < since) {
             continue;
         }
+        let fetched_at = latest.fetched_at;
         targets.push(Target {
             id: s("id"),
             host: s("host"),
             url: s("url"),
             fetched_url: s("fetched_url"),
-            fetched_at: latest.fetched_at,
+            fetched_at,
+            versions,
         });
     }
     targets.sort_by(|a, b| (&a.host, &a.id).cmp(&(&b.host, &b.id)));
@@ -135,14 +138,11 @@ pub async fn reextract(args: ReextractArgs) -> anyhow::Result<()> {
     // Published in batches: PubAcks awaited together, bodies not all held.
     let mut batch = Vec::new();
     for t in &targets {
-        let raw_key = layout::raw(&t.host, &t.id, t.fetched_at);
-        let raw = match store.inner.get(&Path::from(raw_key.as_str())).await {
-            Ok(r) => r.bytes().await?,
-            Err(object_store::Error::NotFound { .. }) => {
-                *skipped.entry("no raw page archived").or_default() += 1;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
+        let raw = crawlq_storage::read::raw_page(&store, &t.host, &t.id, &t.versions, t.fetched_at)
+            .await?;
+        let Some(raw) = raw else {
+            *skipped.entry("no raw page archived").or_default() += 1;
+            continue;
         };
         let Some((js, topo, budget)) = &js else {
             crate::cmd::out(&format!(
@@ -192,12 +192,11 @@ async fn publish(js: &jetstream::Context, batch: Vec<Outgoing>) -> anyhow::Resul
     Ok(n as usize)
 }
 
-/// The archived page as the crawler would have handed it on: the raw
-/// object is zstd already; too large for one message, it travels by
-/// claim check.
+/// The archived page as the crawler would have handed it on: zstd, and,
+/// too large for one message, by claim check.
 async fn fetched_page(
     t: &Target,
-    raw: bytes::Bytes,
+    decoded: Vec<u8>,
     store: &crawlq_runtime::store::Store,
     budget: usize,
 ) -> anyhow::Result<FetchedPage> {
@@ -212,10 +211,11 @@ async fn fetched_page(
         t.fetched_at,
         crawlq_extractor::extract::EXTRACTOR_VERSION
     ));
-    let decoded_len = zstd::zstd_safe::get_frame_content_size(&raw)
-        .ok()
-        .flatten()
-        .unwrap_or(0);
+    let decoded_len = decoded.len() as u64;
+    let raw = bytes::Bytes::from(zstd::bulk::compress(
+        &decoded,
+        crawlq_proto::BODY_ZSTD_LEVEL,
+    )?);
     let mut page = FetchedPage {
         request: Some(CrawlRequest {
             url: url.clone(),
