@@ -542,6 +542,58 @@ async fn submit_wait_outlives_a_nats_restart_and_fails_on_timeout() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("timed out"));
 }
 
+/// `submit --wait` counts its own submission, not the pipeline: while
+/// another user's 40 slow pages are in flight, a one-URL submit reports
+/// one result and returns once that one has ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_wait_counts_its_own_work_only() {
+    let body = |n: usize| {
+        format!(
+            "<!DOCTYPE html><html><head><title>Story {n}</title><meta property=\"og:type\" content=\"article\"></head><body><article><h1>Story {n}</h1><p>{}</p></article></body></html>",
+            "The council voted on Tuesday to rebuild the harbour wall that the winter storms had broken, and work starts in the spring. ".repeat(4)
+        )
+    };
+    let site = HttpFixture::serve(axum::Router::new().route(
+        "/news/{n}",
+        axum::routing::get(move |axum::extract::Path(n): axum::extract::Path<usize>| async move {
+            if n >= 100 {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            ([("content-type", "text/html")], body(n))
+        }),
+    ))
+    .await;
+    let nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let archive = tempfile::tempdir().unwrap();
+    let stack = Stack::start(&nats, &prefix, archive.path().to_str().unwrap(), &[]);
+    for i in 0..stack.procs.len() {
+        assert!(stack.wait_ready(i, Duration::from_secs(30)).await);
+    }
+    // Someone else's slow batch, on 127.0.0.1.
+    let mut other = vec!["submit".to_string()];
+    other.extend((100..140).map(|n| site.url(&format!("/news/{n}"))));
+    stack
+        .run(&other.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    // Ours, one page on another host name of the same server.
+    let ours = format!("http://localhost:{}/news/1", site.addr().port());
+    let started = std::time::Instant::now();
+    let out = stack
+        .run(&["submit", "--wait", "--timeout=60s", &ours])
+        .await;
+    let took = started.elapsed();
+    assert!(out.contains("stored:         1 (new 1,"), "{out}");
+    assert!(out.contains("dead-lettered:  0"), "{out}");
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let stored = crawlq_e2e::stored_events(&js, &prefix).await.len();
+    assert!(
+        stored < 41,
+        "the other batch was still running when ours ended ({stored} stored)"
+    );
+    eprintln!("own submit ended after {took:?} with {stored} of 41 stored events in the stream");
+}
+
 /// An article whose record is larger than one NATS message (here about
 /// 1.3 MB of clean HTML and text) is archived whole, by claim check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

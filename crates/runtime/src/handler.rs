@@ -17,6 +17,13 @@ use crate::error::Classify;
 /// event can be matched to the submission that caused it.
 pub const REQUEST_ID_HEADER: &str = "Crawlq-Request-Id";
 
+/// Header naming the `crawlq submit` run a message descends from: set on
+/// the submitted requests and carried by the worker onto every result of a
+/// message that has it (fetched pages, records, stored events, the URLs a
+/// feed or listing expands to, dead letters), so `submit --wait` counts
+/// its own work only. Scheduled messages do not carry it.
+pub const SUBMISSION_HEADER: &str = "Crawlq-Submission";
+
 /// One message as a handler sees it.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -80,6 +87,14 @@ impl Outgoing {
     pub fn with_request_id(mut self, id: &str) -> Outgoing {
         if !id.is_empty() {
             self.headers.insert(REQUEST_ID_HEADER, id);
+        }
+        self
+    }
+
+    /// Sets the submission header (see [`SUBMISSION_HEADER`]).
+    pub fn with_submission(mut self, id: &str) -> Outgoing {
+        if !id.is_empty() {
+            self.headers.insert(SUBMISSION_HEADER, id);
         }
         self
     }

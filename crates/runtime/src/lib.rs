@@ -36,7 +36,7 @@ pub mod worker;
 
 pub use dead_letter::DeadLetterBuilder;
 pub use error::{Classify, Disposition, Error};
-pub use handler::{Delivery, Described, Handler, Outgoing, REQUEST_ID_HEADER};
+pub use handler::{Delivery, Described, Handler, Outgoing, REQUEST_ID_HEADER, SUBMISSION_HEADER};
 pub use service::Runtime;
 pub use settle::{settle, Settlement};
 pub use topology::{Stage, Topology};

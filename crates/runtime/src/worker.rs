@@ -241,8 +241,23 @@ async fn process<H: Handler>(
     if let (Err(err), Settlement::Retry(_)) = (&result, &settlement) {
         tracing::info!(stage, reason = err.reason(), error = %err, delivered = delivery.delivered, "handler failed");
     }
-    let outgoing = result.unwrap_or_default();
+    let outgoing = carry_submission(&delivery, result.unwrap_or_default());
     job.carry_out(settlement, outgoing).await;
+}
+
+/// Results carry the submission of the message they came from, except
+/// scheduled ones: a check that fires days later belongs to no `submit`.
+fn carry_submission(d: &Delivery, mut out: Vec<Outgoing>) -> Vec<Outgoing> {
+    use crate::handler::SUBMISSION_HEADER;
+    if let Some(id) = d.header(SUBMISSION_HEADER) {
+        for o in &mut out {
+            let scheduled = o.headers.get(crate::schedule::SCHEDULE_HEADER).is_some();
+            if !scheduled && o.headers.get(SUBMISSION_HEADER).is_none() {
+                o.headers.insert(SUBMISSION_HEADER, id);
+            }
+        }
+    }
+    out
 }
 
 /// One delivery being settled, with what settling it needs.
@@ -436,5 +451,30 @@ mod tests {
         assert!((3.2..=4.8).contains(&d3), "{d3}");
         assert!((8.0..=12.0).contains(&d9), "{d9}");
         assert!(b.delay(u32::MAX) <= Duration::from_secs(12));
+    }
+
+    #[test]
+    fn results_carry_the_submission_but_schedules_do_not() {
+        use crate::handler::SUBMISSION_HEADER;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(SUBMISSION_HEADER, "s1");
+        let d = Delivery {
+            subject: "p.urls".into(),
+            headers: Some(headers),
+            payload: bytes::Bytes::new(),
+            delivered: 1,
+            stream_sequence: 1,
+        };
+        let plain = Outgoing::protobuf("p.fetched", &crawlq_proto::v1::CrawlRequest::default());
+        let mut scheduled = plain.clone();
+        scheduled
+            .headers
+            .insert(crate::schedule::SCHEDULE_HEADER, "@at 2030-01-01T00:00:00Z");
+        let own = plain.clone().with_submission("s2");
+        let out = carry_submission(&d, vec![plain, scheduled, own]);
+        let sub = |o: &Outgoing| o.headers.get(SUBMISSION_HEADER).map(|v| v.to_string());
+        assert_eq!(sub(&out[0]).as_deref(), Some("s1"));
+        assert_eq!(sub(&out[1]), None);
+        assert_eq!(sub(&out[2]).as_deref(), Some("s2"));
     }
 }

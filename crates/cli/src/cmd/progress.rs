@@ -25,6 +25,14 @@ pub struct Tally {
     watch: BTreeMap<String, BTreeSet<i32>>,
     /// URLs not fetched, and why.
     skipped: BTreeMap<String, String>,
+    /// Count only messages of this `crawlq submit` run
+    /// ([`crawlq_runtime::SUBMISSION_HEADER`]).
+    submission: Option<String>,
+    /// Request ids of submitted pages that have not ended yet.
+    pending: BTreeSet<String>,
+    /// Every submitted input is a page whose end `pending` tracks (no
+    /// feed or sitemap, whose expansion has no known size).
+    tracks_all: bool,
 }
 
 fn rank(outcome: i32) -> u8 {
@@ -47,6 +55,36 @@ impl Tally {
         })
     }
 
+    /// Counts only the work of submission `id` from now on; the pages
+    /// submitted under `pages` (request ids) end when each has an outcome.
+    /// `tracks_all`: nothing else was submitted (no feed, no sitemap).
+    pub fn only(mut self, id: &str, pages: BTreeSet<String>, tracks_all: bool) -> Tally {
+        self.submission = Some(id.to_string());
+        self.pending = pages;
+        self.tracks_all = tracks_all;
+        self
+    }
+
+    /// Every submitted page has ended (stored, not modified, skipped or
+    /// dead-lettered) and nothing else was submitted.
+    pub fn all_ended(&self) -> bool {
+        self.tracks_all && self.pending.is_empty()
+    }
+
+    /// Submitted pages that have not ended.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn ours(&self, headers: Option<&async_nats::HeaderMap>) -> bool {
+        let Some(id) = &self.submission else {
+            return true;
+        };
+        headers
+            .and_then(|h| h.get(crawlq_runtime::SUBMISSION_HEADER))
+            .is_some_and(|v| v.as_str() == id)
+    }
+
     /// Reads the messages that arrived since the last update.
     pub async fn update(&mut self) -> anyhow::Result<()> {
         let stored = match &mut self.stored {
@@ -54,7 +92,11 @@ impl Tally {
             None => Vec::new(),
         };
         for m in stored {
+            if !self.ours(Some(&m.headers)) {
+                continue;
+            }
             if let Ok(ev) = StoredSnapshot::decode(m.payload) {
+                self.pending.remove(&ev.request_id);
                 self.add(ev);
             }
         }
@@ -63,14 +105,26 @@ impl Tally {
             None => Vec::new(),
         };
         for m in dead {
-            if let Ok(d) = DeadLetter::decode(m.payload) {
-                let key = if d.url.is_empty() {
-                    format!("#{}", m.seq)
-                } else {
-                    d.url
-                };
-                self.dead.insert(key, d.reason);
+            let Ok(d) = DeadLetter::decode(m.payload) else {
+                continue;
+            };
+            let mine = match &self.submission {
+                None => true,
+                Some(id) => d
+                    .headers
+                    .get(crawlq_runtime::SUBMISSION_HEADER)
+                    .is_some_and(|v| v == id),
+            };
+            if !mine {
+                continue;
             }
+            self.pending.remove(&d.request_id);
+            let key = if d.url.is_empty() {
+                format!("#{}", m.seq)
+            } else {
+                d.url
+            };
+            self.dead.insert(key, d.reason);
         }
         Ok(())
     }

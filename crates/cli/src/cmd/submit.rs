@@ -83,12 +83,18 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     // The services create the streams; a just-started stack gets a moment.
     crawlq_runtime::nats::require_streams(&js, &topo, &args.nats.url, Duration::from_secs(10))
         .await?;
+    // This run's id: every message its URLs lead to carries it, so
+    // `--wait` counts this run's work and no one else's.
+    let submission = format!("{:016x}", rand_id("submission", crawlq_runtime::now_ms()));
     let start = Tally::mark(&js, &topo).await?;
+    let mut pages = std::collections::BTreeSet::new();
+    let mut only_pages = true;
 
     let mut rejected = 0usize;
     let now = crawlq_runtime::now_ms();
     let mut outgoing = Vec::new();
     let mut urls = Vec::new();
+    let mut ids = Vec::new();
     for (raw, kind) in wanted {
         match check(&raw) {
             Ok(url) => {
@@ -109,7 +115,18 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
                     format!("submit:{}", req.url)
                 };
                 urls.push(req.url.clone());
-                outgoing.push(Outgoing::protobuf(topo.urls(), &req).with_msg_id(msg_id));
+                if matches!(kind, UrlKind::Auto | UrlKind::Page) {
+                    pages.insert(req.request_id.clone());
+                } else {
+                    only_pages = false;
+                }
+                ids.push(req.request_id.clone());
+                outgoing.push(
+                    Outgoing::protobuf(topo.urls(), &req)
+                        .with_msg_id(msg_id)
+                        .with_request_id(&req.request_id)
+                        .with_submission(&submission),
+                );
             }
             Err(why) => {
                 eprintln!("rejected {raw}: {why}");
@@ -123,8 +140,9 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     // The stream drops a URL submitted again within its duplicate window:
     // say so instead of reporting it accepted.
     let mut skipped = 0usize;
-    for (url, dup) in urls.iter().zip(&duplicates) {
+    for ((url, id), dup) in urls.iter().zip(&ids).zip(&duplicates) {
         if *dup {
+            pages.remove(id);
             eprintln!(
                 "skipped {url}: submitted within the last {:?} already; --force submits it again",
                 crawlq_runtime::nats::DUPLICATE_WINDOW
@@ -136,12 +154,14 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     println!("accepted {accepted}, skipped {skipped}, rejected {rejected}");
     if args.wait && accepted > 0 {
         let started = Instant::now();
-        let waited = wait_idle(&js, &topo, start, args.timeout).await?;
+        let tally = start.only(&submission, pages, only_pages);
+        let waited = wait_idle(&js, &topo, tally, args.timeout).await?;
         print!("{}", waited.tally.summary(started.elapsed()));
         if waited.timed_out {
             anyhow::bail!(
-                "timed out after {:?} with work still in flight",
-                args.timeout
+                "timed out after {:?}: {} of the submitted pages have not ended yet",
+                args.timeout,
+                waited.tally.pending()
             );
         }
     }
@@ -229,8 +249,10 @@ pub async fn wait_idle(
                 idle_polls = 0;
             }
         }
-        // Nothing in flight for 2 s: everything submitted has ended.
-        if idle_polls >= 4 {
+        // Every submitted page has an outcome, or (with feeds and
+        // sitemaps, whose expansion has no known size) nothing has been in
+        // flight anywhere for 2 s.
+        if tally.all_ended() || idle_polls >= 4 {
             progress.finish();
             return Ok(Waited {
                 tally,
