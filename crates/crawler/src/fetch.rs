@@ -153,9 +153,21 @@ impl Fetcher {
         url: &Url,
         validators: Option<&Validators>,
     ) -> Result<Response, CrawlError> {
+        self.fetch_obeying(url, validators, None).await
+    }
+
+    /// [`Fetcher::fetch`], with a redirect to another origin checked
+    /// against that origin's robots.txt first.
+    pub async fn fetch_obeying(
+        &self,
+        url: &Url,
+        validators: Option<&Validators>,
+        robots: Option<&crate::robots::RobotsCache>,
+    ) -> Result<Response, CrawlError> {
         let deadline = self.limits.deadline;
         let body = Body::Document(self.limits.max_body);
-        match tokio::time::timeout(deadline, self.fetch_inner(url, validators, body)).await {
+        let fetch = self.fetch_inner(url, validators, body, robots);
+        match tokio::time::timeout(deadline, fetch).await {
             Ok(r) => r,
             Err(_) => Err(CrawlError::Deadline(deadline)),
         }
@@ -165,7 +177,8 @@ impl Fetcher {
     /// `max` bytes, whatever its type.
     pub async fn fetch_text(&self, url: &Url, max: u64) -> Result<(u16, Bytes), CrawlError> {
         let deadline = self.limits.deadline;
-        match tokio::time::timeout(deadline, self.fetch_inner(url, None, Body::Prefix(max))).await {
+        let fetch = self.fetch_inner(url, None, Body::Prefix(max), None);
+        match tokio::time::timeout(deadline, fetch).await {
             Ok(Ok(r)) => Ok((r.status, r.body)),
             Ok(Err(CrawlError::NotFound(s) | CrawlError::ClientError(s))) => Ok((s, Bytes::new())),
             Ok(Err(CrawlError::ServerError { status, .. })) => Ok((status, Bytes::new())),
@@ -180,6 +193,7 @@ impl Fetcher {
         start: &Url,
         validators: Option<&Validators>,
         body: Body,
+        robots: Option<&crate::robots::RobotsCache>,
     ) -> Result<Response, CrawlError> {
         let started = Instant::now();
         let mut url = start.clone();
@@ -208,7 +222,15 @@ impl Fetcher {
                 .map_err(|e| self.send_error(e))?;
             let status = resp.status().as_u16();
             if (300..400).contains(&status) && status != 304 {
-                url = self.redirect(&url, &resp, &mut chain)?;
+                let next = self.redirect(&url, &resp, &mut chain)?;
+                if let Some(robots) = robots.filter(|_| next.origin() != url.origin()) {
+                    // Another site's robots.txt governs the redirect target.
+                    if !Box::pin(robots.check(&next, self)).await?.allowed {
+                        metrics::counter!(crate::metrics::ROBOTS_DENIALS).increment(1);
+                        return Err(CrawlError::RobotsDisallowed);
+                    }
+                }
+                url = next;
                 continue;
             }
             return self.answer(url, chain, resp, sent, body, started).await;

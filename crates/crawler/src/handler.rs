@@ -27,7 +27,7 @@ use crate::fetch::{Fetcher, Limits, Validators};
 use crate::intake::{parse_intake, Intake};
 use crate::metrics as m;
 use crate::normalize::normalize;
-use crate::politeness::Politeness;
+use crate::politeness::{Politeness, SharedSpacing};
 use crate::robots::RobotsCache;
 use crate::ssrf::Guard;
 
@@ -55,6 +55,7 @@ pub struct CrawlHandler {
     fetcher: Fetcher,
     robots: Option<RobotsCache>,
     politeness: Arc<Politeness>,
+    spacing: SharedSpacing,
     fetch_slots: Arc<Semaphore>,
     store: Store,
     pub(crate) topology: Topology,
@@ -78,6 +79,7 @@ pub struct Buckets {
     pub validators: kv::Store,
     /// Registered feeds and sitemaps ([`crate::watch::FeedEntry`]).
     pub feeds: kv::Store,
+    pub hosts: kv::Store,
 }
 
 impl CrawlHandler {
@@ -105,6 +107,7 @@ impl CrawlHandler {
                 .respect_robots
                 .then(|| RobotsCache::new(buckets.robots, &config.robots_agent)),
             politeness: Politeness::new(config.host_concurrency),
+            spacing: SharedSpacing::new(buckets.hosts),
             fetch_slots: Arc::new(Semaphore::new(config.fetch_concurrency.max(1))),
             store,
             topology,
@@ -224,6 +227,19 @@ impl CrawlHandler {
             .acquire(&host, delay, self.max_wait)
             .await
             .map_err(CrawlError::Deferred)?;
+        // Cluster-wide spacing: every replica's starts on this host are
+        // `delay` apart (no delay, nothing to coordinate).
+        let waited = if delay.is_zero() {
+            waited
+        } else {
+            let wait = self
+                .spacing
+                .reserve(&host, delay, self.max_wait)
+                .await?
+                .map_err(CrawlError::Deferred)?;
+            tokio::time::sleep(wait).await;
+            waited + wait
+        };
         metrics::histogram!(m::POLITENESS_WAIT).record(waited.as_secs_f64());
         let _slot = self
             .fetch_slots
@@ -233,8 +249,22 @@ impl CrawlHandler {
         let validators = self.validators_for(req, &key).await?;
         let gauge = metrics::gauge!(m::IN_FLIGHT);
         gauge.increment(1.0);
-        let result = self.fetcher.fetch(&url, validators.as_ref()).await;
+        let result = self
+            .fetcher
+            .fetch_obeying(&url, validators.as_ref(), self.robots.as_ref())
+            .await;
         gauge.decrement(1.0);
+        if let Err(CrawlError::ServerError {
+            status: 429 | 503,
+            after: Some(after),
+        }) = &result
+        {
+            // The host asked for a pause: every replica honours it.
+            let until = crawlq_runtime::now_ms() + after.as_millis() as i64;
+            if let Err(e) = self.spacing.hold(&host, until).await {
+                tracing::warn!(host, error = %e, "Retry-After not shared with the other replicas");
+            }
+        }
         let resp = result.inspect_err(|e| m::request("failed", e.status()))?;
         metrics::histogram!(m::FETCH_SECONDS).record(resp.elapsed.as_secs_f64());
         let fetched_at = crawlq_runtime::now_ms();

@@ -6,12 +6,118 @@
 //!
 //! The map holds only hosts with work in flight or a delay still running;
 //! idle entries are dropped, so it does not grow with the URLs ever seen.
+//!
+//! Across replicas, [`SharedSpacing`] keeps each host's next allowed start
+//! in NATS KV, advanced by compare-and-set: every request start, whichever
+//! replica makes it, is at least the host's delay (or Crawl-delay) after
+//! the previous one, and a 429's Retry-After holds the host back for all.
+//! The per-host limit on requests in flight stays per replica.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_nats::jetstream::kv;
+use bytes::Bytes;
 use tokio::time::Instant;
+
+use crate::error::CrawlError;
+
+/// Lifetime of a host's entry in the spacing bucket: longer than any
+/// delay or hold (Retry-After is capped at a day).
+pub const SPACING_TTL: Duration = Duration::from_secs(25 * 3600);
+
+/// Cluster-wide spacing of request starts per host (see the module doc).
+pub struct SharedSpacing {
+    kv: kv::Store,
+}
+
+impl SharedSpacing {
+    /// Spacing kept in `kv` (a bucket whose entries live [`SPACING_TTL`]).
+    pub fn new(kv: kv::Store) -> SharedSpacing {
+        SharedSpacing { kv }
+    }
+
+    /// Reserves `host`'s next start, `delay` after the previous one made by
+    /// any replica: returns how long to wait before starting, or
+    /// `Err(wait)` when that is longer than `max_wait` (nothing reserved).
+    pub async fn reserve(
+        &self,
+        host: &str,
+        delay: Duration,
+        max_wait: Duration,
+    ) -> Result<Result<Duration, Duration>, CrawlError> {
+        self.advance(host, |now, next| {
+            let start = now.max(next);
+            let wait = Duration::from_millis((start - now) as u64);
+            if wait > max_wait {
+                return Err(wait);
+            }
+            Ok((start + delay.as_millis() as i64, wait))
+        })
+        .await
+    }
+
+    /// Holds `host` back until `until_ms` (Unix ms) for every replica.
+    pub async fn hold(&self, host: &str, until_ms: i64) -> Result<(), CrawlError> {
+        self.advance(host, |_, next| Ok::<_, ()>((next.max(until_ms), ())))
+            .await
+            .map(|_| ())
+    }
+
+    /// A compare-and-set loop on the host's next start: `step(now, next)`
+    /// gives the new next start and a result, or refuses.
+    async fn advance<T, E>(
+        &self,
+        host: &str,
+        step: impl Fn(i64, i64) -> Result<(i64, T), E>,
+    ) -> Result<Result<T, E>, CrawlError> {
+        let key = host_key(host);
+        for attempt in 0..50u64 {
+            let entry = self
+                .kv
+                .entry(&key)
+                .await
+                .map_err(|e| CrawlError::infra("host spacing", e))?;
+            let (next, revision) = match &entry {
+                Some(e) if e.operation == kv::Operation::Put => (
+                    std::str::from_utf8(&e.value)
+                        .ok()
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .unwrap_or(0),
+                    Some(e.revision),
+                ),
+                Some(e) => (0, Some(e.revision)),
+                None => (0, None),
+            };
+            let (new, out) = match step(crawlq_runtime::now_ms(), next) {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            };
+            let value = Bytes::from(new.to_string());
+            let written = match revision {
+                Some(r) => self.kv.update(&key, value, r).await.is_ok(),
+                None => self.kv.create(&key, value).await.is_ok(),
+            };
+            if written {
+                return Ok(Ok(out));
+            }
+            // Another replica moved first: read again, after a little
+            // jitter so racing replicas spread out.
+            tokio::time::sleep(Duration::from_millis(1 + attempt % 7)).await;
+        }
+        Err(CrawlError::infra(
+            "host spacing",
+            std::io::Error::other(format!("{host}: compare-and-set lost 50 times in a row")),
+        ))
+    }
+}
+
+/// A bucket key for a host: KV keys allow only `[-/_=.a-zA-Z0-9]`.
+fn host_key(host: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(host.as_bytes())[..16])
+}
 
 #[derive(Debug)]
 struct HostState {

@@ -26,6 +26,10 @@ pub const MAX_ROBOTS_BYTES: u64 = 500 * 1024;
 const LOCAL_ENTRIES: usize = 2048;
 /// How long parsed rules stay in memory before the bucket is read again.
 const LOCAL_TTL: Duration = Duration::from_secs(600);
+/// How long a replica waits for another one's fetch of a robots.txt.
+const LOCK_WAIT: Duration = Duration::from_secs(15);
+/// A robots.txt lock older than this is abandoned (its holder died).
+const LOCK_STALE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Cached {
@@ -130,15 +134,22 @@ impl RobotsCache {
         };
         let cached = match cached {
             Some(c) => c,
-            None => {
-                let fresh = self.fetch(origin, fetcher).await?;
-                let bytes =
-                    Bytes::from(serde_json::to_vec(&fresh).expect("robots entry serialises"));
-                if let Err(e) = self.kv.put(&key, bytes).await {
-                    tracing::warn!(origin, error = %e, "robots.txt not shared in the cache bucket");
+            None => match self.fetched_elsewhere(&key).await? {
+                Some(c) => c,
+                None => {
+                    let fresh = self.fetch(origin, fetcher).await;
+                    if let Ok(fresh) = &fresh {
+                        let bytes = Bytes::from(
+                            serde_json::to_vec(fresh).expect("robots entry serialises"),
+                        );
+                        if let Err(e) = self.kv.put(&key, bytes).await {
+                            tracing::warn!(origin, error = %e, "robots.txt not shared in the cache bucket");
+                        }
+                    }
+                    let _ = self.kv.delete(format!("{key}.lock")).await;
+                    fresh?
                 }
-                fresh
-            }
+            },
         };
         let rules = Arc::new(match cached.body {
             None => Rules::AllowAll,
@@ -159,6 +170,52 @@ impl RobotsCache {
         }
         local.insert(origin.to_string(), (Instant::now(), rules.clone()));
         Ok(rules)
+    }
+
+    /// Single flight across replicas: the replica that creates the
+    /// origin's lock key fetches (`None`); the others wait for its entry,
+    /// up to [`LOCK_WAIT`]. A lock older than [`LOCK_STALE`] (its holder
+    /// died) is taken over.
+    async fn fetched_elsewhere(&self, key: &str) -> Result<Option<Cached>, CrawlError> {
+        let lock = format!("{key}.lock");
+        let now = crawlq_runtime::now_ms();
+        let stamp = || Bytes::from(crawlq_runtime::now_ms().to_string());
+        match self.kv.create(&lock, stamp()).await {
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() != kv::CreateErrorKind::AlreadyExists => {
+                tracing::debug!(error = %e, "robots lock unavailable; fetching");
+                return Ok(None);
+            }
+            Err(_) => {}
+        }
+        let held_since = match self.kv.get(&lock).await {
+            Ok(Some(v)) => std::str::from_utf8(&v)
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok()),
+            _ => None,
+        };
+        if held_since.is_none_or(|t| now - t > LOCK_STALE.as_millis() as i64) {
+            let _ = self.kv.put(&lock, stamp()).await;
+            return Ok(None);
+        }
+        let started = Instant::now();
+        while started.elapsed() < LOCK_WAIT {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            match self.kv.get(key).await {
+                Ok(Some(bytes)) => {
+                    if let Ok(c) = serde_json::from_slice::<Cached>(&bytes) {
+                        return Ok(Some(c));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => return Err(CrawlError::infra("robots cache", e)),
+            }
+            // The holder gave up (its fetch failed): try ourselves.
+            if matches!(self.kv.get(&lock).await, Ok(None)) {
+                return Ok(None);
+            }
+        }
+        Ok(None)
     }
 
     async fn fetch(&self, origin: &str, fetcher: &Fetcher) -> Result<Cached, CrawlError> {

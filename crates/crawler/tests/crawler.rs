@@ -199,6 +199,62 @@ async fn robots_disallow_and_crawl_delay() {
 }
 
 #[tokio::test]
+async fn a_redirect_to_another_site_obeys_that_sites_robots() {
+    let private_hits = Arc::new(AtomicUsize::new(0));
+    let counted = private_hits.clone();
+    let target = HttpFixture::serve(
+        Router::new()
+            .route(
+                "/robots.txt",
+                get(|| async { "User-agent: *\nDisallow: /private\n" }),
+            )
+            .route(
+                "/private/x",
+                get(move || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    async { html(PAGE.into()) }
+                }),
+            )
+            .route("/open", get(|| async { html(PAGE.into()) })),
+    )
+    .await;
+    // The same server under another name: another origin, another robots.txt.
+    let other = |path: &str| format!("http://localhost:{}{path}", target.addr().port());
+    let (to_private, to_open) = (other("/private/x"), other("/open"));
+    let source = HttpFixture::serve(
+        Router::new()
+            .route("/robots.txt", get(|| async { "User-agent: *\nAllow: /\n" }))
+            .route(
+                "/go-private",
+                get(move || async move { axum::response::Redirect::temporary(&to_private) }),
+            )
+            .route(
+                "/go-open",
+                get(move || async move { axum::response::Redirect::temporary(&to_open) }),
+            ),
+    )
+    .await;
+    let nats = NatsServer::start().await;
+    let c = Crawler::start(&nats, &[]).await;
+    c.submit(&source.url("/go-private")).await;
+    c.submit(&source.url("/go-open")).await;
+    let dead = c.wait_dead(1).await;
+    assert_eq!(dead[0].reason, "robots_disallowed", "{dead:?}");
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            c.fetched().await.len() == 1
+        })
+        .await
+    );
+    assert_eq!(
+        private_hits.load(Ordering::SeqCst),
+        0,
+        "the disallowed target was fetched"
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
 async fn retry_after_on_429_is_honoured() {
     let hits = Arc::new(AtomicUsize::new(0));
     let site = HttpFixture::serve(
