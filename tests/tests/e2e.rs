@@ -462,9 +462,13 @@ async fn submit_publishes_more_urls_than_the_clients_ack_window() {
     // The services create the streams; here, with no service, the test does.
     let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     let topo = crawlq_runtime::Topology::new(prefix.clone());
-    crawlq_runtime::nats::provision_streams(&js, &topo, 1)
-        .await
-        .unwrap();
+    crawlq_runtime::nats::provision_streams(
+        &js,
+        &topo,
+        &crawlq_runtime::nats::StreamSettings::replicas(1),
+    )
+    .await
+    .unwrap();
     let file = tempfile::NamedTempFile::new().unwrap();
     let urls: Vec<String> = (0..12_000)
         .map(|i| format!("https://news.example/story-{i}"))
@@ -555,12 +559,14 @@ async fn submit_wait_counts_its_own_work_only() {
     };
     let site = HttpFixture::serve(axum::Router::new().route(
         "/news/{n}",
-        axum::routing::get(move |axum::extract::Path(n): axum::extract::Path<usize>| async move {
-            if n >= 100 {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            ([("content-type", "text/html")], body(n))
-        }),
+        axum::routing::get(
+            move |axum::extract::Path(n): axum::extract::Path<usize>| async move {
+                if n >= 100 {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                ([("content-type", "text/html")], body(n))
+            },
+        ),
     ))
     .await;
     let nats = NatsServer::start().await;

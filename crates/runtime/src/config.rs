@@ -106,6 +106,24 @@ pub struct NatsArgs {
     #[arg(global = true, long = "stream-replicas", env = "CRAWLQ_STREAM_REPLICAS", default_value_t = 1,
           value_parser = clap::value_parser!(u8).range(1..=5))]
     pub stream_replicas: u8,
+
+    /// Most bytes each crawlq stream holds. A full work stream refuses new
+    /// messages (`discard: new`), so nothing queued is ever dropped: a
+    /// publish then fails with a clear error and is retried. Applied to
+    /// existing streams at start.
+    #[arg(global = true, long = "stream-max-bytes", env = "CRAWLQ_STREAM_MAX_BYTES", default_value = "1G",
+          value_parser = parse_size)]
+    pub stream_max_bytes: u64,
+}
+
+impl NatsArgs {
+    /// The stream settings these flags ask for.
+    pub fn streams(&self) -> crate::nats::StreamSettings {
+        crate::nats::StreamSettings {
+            replicas: usize::from(self.stream_replicas),
+            max_bytes: i64::try_from(self.stream_max_bytes).unwrap_or(i64::MAX),
+        }
+    }
 }
 
 /// The body cap, shared by the crawler (which stops reading there) and the
@@ -215,6 +233,24 @@ impl StoreArgs {
 }
 
 /// Parses a duration such as `500ms`, `30s`, `5m`, `1h` or `1h30m`.
+/// `1G`, `512M`, `64K` or a plain number of bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('K' | 'k') => (&s[..s.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&s[..s.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (like 1G, 512M or 1048576)"))?;
+    n.checked_mul(mult)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("`{s}` is not a usable size"))
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s.is_empty() {

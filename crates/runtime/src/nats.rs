@@ -187,10 +187,10 @@ pub enum Provisioned {
 pub async fn provision_streams(
     js: &jetstream::Context,
     topo: &Topology,
-    replicas: usize,
+    settings: &StreamSettings,
 ) -> Result<Vec<(String, Provisioned)>, Error> {
     let mut out = Vec::new();
-    for cfg in stream_configs(topo, replicas) {
+    for cfg in stream_configs(topo, settings) {
         let name = cfg.name.clone();
         out.push((name, ensure_stream(js, cfg).await?));
     }
@@ -209,7 +209,7 @@ pub async fn require_streams(
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let mut missing = None;
-        for cfg in stream_configs(topo, 1) {
+        for cfg in stream_configs(topo, &StreamSettings::default()) {
             if js.get_stream(&cfg.name).await.is_err() {
                 missing = Some(cfg.name);
                 break;
@@ -228,14 +228,55 @@ pub async fn require_streams(
     }
 }
 
-/// The streams crawlq uses.
-pub fn stream_configs(topo: &Topology, replicas: usize) -> Vec<stream::Config> {
+/// Replicas and size limit of every crawlq stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// Stream replicas (1, or 3 on a cluster).
+    pub replicas: usize,
+    /// Most bytes per stream.
+    pub max_bytes: i64,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings {
+            replicas: 1,
+            max_bytes: 1 << 30,
+        }
+    }
+}
+
+impl StreamSettings {
+    /// One replica, the default limit.
+    pub fn replicas(replicas: usize) -> StreamSettings {
+        StreamSettings {
+            replicas,
+            ..StreamSettings::default()
+        }
+    }
+}
+
+/// Is `e` (a failed publish) a stream refusing messages because it is
+/// full? Then the message was not stored; the publisher retries later.
+pub fn is_stream_full(e: &str) -> bool {
+    let e = e.to_ascii_lowercase();
+    e.contains("maximum bytes") || e.contains("maximum messages") || e.contains("resource limits")
+}
+
+/// The streams crawlq uses. Work streams discard nothing: when full they
+/// refuse new messages (`discard: new`), and the publisher retries. The
+/// stored-event stream drops its oldest events instead; the schedules
+/// stream has no size limit (one definition per feed and article).
+pub fn stream_configs(topo: &Topology, settings: &StreamSettings) -> Vec<stream::Config> {
+    let replicas = settings.replicas;
     let work_queue = |name: String, subject: String, description: &str| stream::Config {
         name,
         subjects: vec![subject],
         retention: stream::RetentionPolicy::WorkQueue,
         storage: stream::StorageType::File,
         num_replicas: replicas,
+        max_bytes: settings.max_bytes,
+        discard: stream::DiscardPolicy::New,
         duplicate_window: DUPLICATE_WINDOW,
         description: Some(description.to_string()),
         ..Default::default()
@@ -269,6 +310,10 @@ pub fn stream_configs(topo: &Topology, replicas: usize) -> Vec<stream::Config> {
             retention: stream::RetentionPolicy::WorkQueue,
             storage: stream::StorageType::File,
             num_replicas: replicas,
+            // No size limit: the server refuses `discard: new` with
+            // message schedules, and dropping old definitions would lose
+            // checks. It holds one definition per feed and per article.
+            max_bytes: -1,
             duplicate_window: DUPLICATE_WINDOW,
             allow_message_schedules: true,
             description: Some("crawlq schedules: feed polls and article revisits".into()),
@@ -280,6 +325,8 @@ pub fn stream_configs(topo: &Topology, replicas: usize) -> Vec<stream::Config> {
             retention: stream::RetentionPolicy::Limits,
             storage: stream::StorageType::File,
             num_replicas: replicas,
+            max_bytes: settings.max_bytes,
+            discard: stream::DiscardPolicy::Old,
             max_age: STORED_MAX_AGE,
             duplicate_window: DUPLICATE_WINDOW,
             description: Some("crawlq stored-snapshot events".into()),
@@ -291,6 +338,10 @@ pub fn stream_configs(topo: &Topology, replicas: usize) -> Vec<stream::Config> {
             retention: stream::RetentionPolicy::Limits,
             storage: stream::StorageType::File,
             num_replicas: replicas,
+            max_bytes: settings.max_bytes,
+            // A dead letter is never dropped: a full DLQ refuses it and
+            // the input is retried instead.
+            discard: stream::DiscardPolicy::New,
             max_age: DLQ_MAX_AGE,
             duplicate_window: DUPLICATE_WINDOW,
             description: Some("crawlq dead letters".into()),
@@ -309,14 +360,24 @@ async fn ensure_stream(
             if stream_matches(&have, &want) {
                 return Ok(Provisioned::Unchanged);
             }
-            tracing::info!(stream = %want.name, "updating stream settings");
+            tracing::info!(stream = %want.name, replicas = want.num_replicas, max_bytes = want.max_bytes, "updating stream settings");
+            let name = want.name.clone();
             let mut next = have;
             next.subjects = want.subjects;
+            next.num_replicas = want.num_replicas;
+            next.max_bytes = want.max_bytes;
+            next.discard = want.discard;
             next.max_age = want.max_age;
             next.duplicate_window = want.duplicate_window;
             next.description = want.description;
             next.allow_message_schedules = want.allow_message_schedules;
-            js.update_stream(next).await.map_err(Error::nats)?;
+            js.update_stream(next).await.map_err(|e| {
+                Error::Config(format!(
+                    "stream {name} cannot take the configured settings (replicas {}, max bytes {}): {e}; \
+                     change CRAWLQ_STREAM_REPLICAS / CRAWLQ_STREAM_MAX_BYTES or the server",
+                    want.num_replicas, want.max_bytes
+                ))
+            })?;
             Ok(Provisioned::Updated)
         }
         Err(e) if is_stream_not_found(&e) => {
@@ -343,6 +404,9 @@ fn is_stream_not_found(e: &jetstream::context::GetStreamError) -> bool {
 
 fn stream_matches(have: &stream::Config, want: &stream::Config) -> bool {
     have.subjects == want.subjects
+        && have.num_replicas == want.num_replicas
+        && have.max_bytes == want.max_bytes
+        && have.discard == want.discard
         && have.max_age == want.max_age
         && have.duplicate_window == want.duplicate_window
         && have.description == want.description

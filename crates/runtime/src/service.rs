@@ -76,9 +76,7 @@ impl Runtime {
         let js = jetstream::new(client.clone());
         let mut delay = Duration::from_millis(250);
         loop {
-            match nats::provision_streams(&js, &topology, usize::from(common.nats.stream_replicas))
-                .await
-            {
+            match nats::provision_streams(&js, &topology, &common.nats.streams()).await {
                 Ok(_) => {
                     // The server answered, so its INFO (and version) is known.
                     nats::check_server_version(&client.server_info().version)?;

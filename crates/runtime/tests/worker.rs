@@ -453,9 +453,15 @@ async fn processes_provisioning_at_once_all_succeed() {
             .iter()
             .map(|js| {
                 let (js, topo) = (js.clone(), topo.clone());
-                tokio::spawn(
-                    async move { crawlq_runtime::nats::provision_streams(&js, &topo, 1).await },
-                )
+                // Small limits: a stream's max_bytes is reserved on the
+                // server, and 25 prefixes share this one.
+                let small = crawlq_runtime::nats::StreamSettings {
+                    replicas: 1,
+                    max_bytes: 1 << 20,
+                };
+                tokio::spawn(async move {
+                    crawlq_runtime::nats::provision_streams(&js, &topo, &small).await
+                })
             })
             .collect();
         for r in racers {
@@ -472,12 +478,24 @@ async fn provisioning_twice_changes_nothing() {
     let js = jetstream::new(client);
     let topo = crawlq_runtime::Topology::new(prefix.clone());
     use crawlq_runtime::nats::{ensure_consumer, provision_streams, ConsumerSettings, Provisioned};
-    let first = provision_streams(&js, &topo, 1).await.unwrap();
+    let first = provision_streams(
+        &js,
+        &topo,
+        &crawlq_runtime::nats::StreamSettings::replicas(1),
+    )
+    .await
+    .unwrap();
     assert!(
         first.iter().all(|(_, p)| *p == Provisioned::Created),
         "{first:?}"
     );
-    let second = provision_streams(&js, &topo, 1).await.unwrap();
+    let second = provision_streams(
+        &js,
+        &topo,
+        &crawlq_runtime::nats::StreamSettings::replicas(1),
+    )
+    .await
+    .unwrap();
     assert!(
         second.iter().all(|(_, p)| *p == Provisioned::Unchanged),
         "{second:?}"
@@ -502,6 +520,54 @@ async fn provisioning_twice_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(c3, Provisioned::Updated);
+}
+
+#[tokio::test]
+async fn a_full_work_stream_refuses_new_messages_and_limits_are_reconciled() {
+    use crawlq_runtime::nats::{is_stream_full, provision_streams, Provisioned, StreamSettings};
+    let nats = NatsServer::start().await;
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let topo = crawlq_runtime::Topology::new(unique_prefix());
+    let small = StreamSettings {
+        replicas: 1,
+        max_bytes: 64 * 1024,
+    };
+    provision_streams(&js, &topo, &small).await.unwrap();
+    let body = bytes::Bytes::from(vec![b'x'; 1024]);
+    let mut stored = 0u64;
+    let refusal = loop {
+        let ack = js.publish(topo.urls(), body.clone()).await.unwrap().await;
+        match ack {
+            Ok(_) => stored += 1,
+            Err(e) => break e.to_string(),
+        }
+        assert!(stored < 1000, "a 64 KiB stream took {stored} KiB");
+    };
+    assert!(is_stream_full(&refusal), "{refusal}");
+    // Nothing already queued was dropped to make room.
+    let mut urls = js.get_stream(topo.urls_stream()).await.unwrap();
+    let info = urls.info().await.unwrap().clone();
+    assert_eq!(info.state.messages, stored);
+    assert!(stored >= 50, "{stored}");
+    // A changed limit is applied to the existing streams at start.
+    let bigger = StreamSettings {
+        replicas: 1,
+        max_bytes: 128 * 1024,
+    };
+    let again = provision_streams(&js, &topo, &bigger).await.unwrap();
+    assert!(
+        again.iter().all(|(_, p)| *p == Provisioned::Updated),
+        "{again:?}"
+    );
+    let info = urls.info().await.unwrap().clone();
+    assert_eq!(info.config.max_bytes, 128 * 1024);
+    assert_eq!(info.config.discard, jetstream::stream::DiscardPolicy::New);
+    // Three replicas on one server cannot be had: refused, saying why.
+    let err = provision_streams(&js, &topo, &StreamSettings::replicas(3))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("CRAWLQ_STREAM_REPLICAS"), "{err}");
 }
 
 #[tokio::test]

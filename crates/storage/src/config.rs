@@ -4,27 +4,9 @@ use std::time::Duration;
 
 use chrono::FixedOffset;
 use clap::{ArgAction, Args};
-use crawlq_runtime::config::{parse_duration, CommonArgs, StoreArgs};
+use crawlq_runtime::config::{parse_duration, parse_size, CommonArgs, StoreArgs};
 
 use crate::index;
-
-/// `1G`, `512M`, `64K` or a plain number of bytes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last() {
-        Some('K' | 'k') => (&s[..s.len() - 1], 1u64 << 10),
-        Some('M' | 'm') => (&s[..s.len() - 1], 1 << 20),
-        Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (like 1G, 512M or 1048576)"))?;
-    n.checked_mul(mult)
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("`{s}` is not a usable size"))
-}
 use crate::watch::Schedule;
 
 /// Settings of `crawlq storage`.

@@ -136,7 +136,17 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     }
     let duplicates = crawlq_runtime::worker::publish_each(&js, outgoing)
         .await
-        .map_err(|e| anyhow::anyhow!("intake publish not acknowledged: {e}"))?;
+        .map_err(|e| {
+            if crawlq_runtime::nats::is_stream_full(&e) {
+                anyhow::anyhow!(
+                    "the intake stream {} is full (CRAWLQ_STREAM_MAX_BYTES): the crawlers are behind. \
+                     Nothing queued was dropped; submit the rest again later, or raise the limit ({e})",
+                    topo.urls_stream()
+                )
+            } else {
+                anyhow::anyhow!("intake publish not acknowledged: {e}")
+            }
+        })?;
     // The stream drops a URL submitted again within its duplicate window:
     // say so instead of reporting it accepted.
     let mut skipped = 0usize;
