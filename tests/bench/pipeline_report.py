@@ -10,6 +10,7 @@ rows = [json.loads(line) for line in open(sys.argv[1])]
 by = lambda k: [r["result"] for r in rows if r["kind"] == k]
 pipe = by("pipeline")
 scrapy = by("scrapy")[0]
+per_core = (by("scrapy_per_core") or [None])[0]
 http = by("http_ceiling")[0]
 nats = by("nats_ceiling")[0]
 parse = by("parse_ceiling")[0]
@@ -32,10 +33,24 @@ for p in pipe:
     rss = ", ".join(f"{s} {m:.0f}" for s, m in p["peak_rss_mib"])
     out.append(f"| crawlq (nats-server + 3 services) | {p['pages']} | {MODES[mode(p)]} | {p['pages_per_s']:.1f} | "
                f"{p['latency_p50_s']:.1f} | {p['latency_p99_s']:.1f} | {rss} |")
-out.append(f"| Scrapy 2.19 + trafilatura 2.0 | {scrapy['pages']} | off | {scrapy['pages_per_s']:.1f} | – | – | "
+out.append(f"| Scrapy 2.19 + trafilatura 2.0, 1 process | {scrapy['pages']} | off | {scrapy['pages_per_s']:.1f} | – | – | "
            f"{scrapy['peak_rss_mib']:.0f} |")
+if per_core:
+    rss = ", ".join(f"{m:.0f}" for m in per_core["peak_rss_mib"])
+    out.append(f"| Scrapy 2.19 + trafilatura 2.0, {per_core['processes']} processes (one per core, URLs split by host) "
+               f"| {per_core['pages']} | off | {per_core['pages_per_s']:.1f} | – | – | {rss} |")
 out.append("")
 ratio = lambda m: at_base[m]["pages_per_s"] / scrapy["pages_per_s"]
+if "batch" in at_base and per_core:
+    b = at_base["batch"]
+    crawlq_cpu = sum(c for _, c in b.get("cpu_s", [])) / b["pages"] * 1000
+    out.append(f"**The fair baseline, one Scrapy process per core: crawlq with its default durability is "
+               f"{b['pages_per_s'] / per_core['pages_per_s']:.1f}× its pages per second** "
+               f"({b['pages_per_s']:.0f} vs {per_core['pages_per_s']:.0f}; one Scrapy process: "
+               f"{ratio('batch'):.1f}×). CPU seconds per 1,000 pages: crawlq {crawlq_cpu:.1f} (all its processes, "
+               f"nats-server and the site included), Scrapy {per_core['cpu_s'] / per_core['pages'] * 1000:.1f} "
+               f"({per_core['processes']} processes, trafilatura included; the site not counted), "
+               f"one Scrapy process {scrapy['cpu_s'] / scrapy['pages'] * 1000:.1f}." if 'cpu_s' in scrapy else "")
 if "batch" in at_base:
     out.append(f"**crawlq with its default durability / Scrapy at {scrapy['pages']} pages: {ratio('batch'):.1f}×** "
                "pages per second. By default every archived object is on disk before its message is acknowledged "

@@ -3,7 +3,8 @@ with robots.txt obeyed and the same per-host politeness as crawlq (4
 requests in flight per host, no delay), extracts each page with
 trafilatura and writes one Markdown file per page.
 
-Prints one JSON line: pages, seconds, pages/s, peak RSS (MiB)."""
+Prints one JSON line: pages, seconds, pages/s, CPU seconds (user + system,
+trafilatura included: it runs in this process), peak RSS (MiB)."""
 import hashlib
 import json
 import os
@@ -51,7 +52,9 @@ start = time.perf_counter()
 process.crawl(News)
 process.start()
 secs = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({
+    "cpu_s": usage.ru_utime + usage.ru_stime,
     "pages": done["pages"],
     "seconds": secs,
     "pages_per_s": done["pages"] / secs,
