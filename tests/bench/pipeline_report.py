@@ -80,8 +80,8 @@ if cpu_rows:
     out.append("")
 gc = [p for p in pipe if p.get("group_commit") and p["group_commit"]["count"]]
 if gc:
-    out += ["Group commits (default durability): "
-            + "; ".join(f"{p['pages']} pages: {p['group_commit']['count']:.0f} syncfs, "
+    out += ["Group commits: "
+            + "; ".join(f"{p['pages']} pages ({MODES[mode(p)]}): {p['group_commit']['count']:.0f} syncfs, "
                         f"{1000 * p['group_commit']['mean_s']:.1f} ms each on average, "
                         f"{p['group_commit']['mean_writers']:.1f} records per syncfs" for p in gc) + ".", ""]
 out += ["## Growth (default durability)", "", "| pages | pages/s | vs smallest | lost | duplicates |", "|---|---|---|---|---|"]
@@ -103,5 +103,5 @@ if base:
                f"server alone, {100 * base['pages_per_s'] / nats['consume_ack_per_s']:.0f}% of nats-server's "
                "consume-with-ack rate. No part alone is the limit: every process shares the same 2 cores "
                "(CPU table above).")
-out += ["", "Reproduce: `make bench` (or `tests/bench/pipeline.sh`; `BENCH_PAGES=1000,10000,50000,10000-off,10000-object`).", ""]
+out += ["", "Reproduce: `make bench` (or `tests/bench/pipeline.sh`; `BENCH_PAGES=1000,10000,50000,10000-off,10000-object,10000-nowarc`).", ""]
 print("\n".join(out))

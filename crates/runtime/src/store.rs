@@ -92,6 +92,13 @@ impl Store {
         }
     }
 
+    /// The folder of a local-folder store.
+    pub fn local_root(&self) -> Option<std::path::PathBuf> {
+        (self.kind == StoreKind::Local).then(|| {
+            std::path::PathBuf::from(self.url.strip_prefix("file://").unwrap_or(&self.url))
+        })
+    }
+
     /// Returns once every write this process finished before the call is
     /// durable: a shared `syncfs` for a local folder with
     /// [`Durability::Batch`]; nothing to do for other stores, whose writes

@@ -153,10 +153,15 @@ impl Archive {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Attempt>>,
     {
-        // Two writes of one article in this process are made in turn.
+        // Two writes of one article in this process are made in turn;
+        // in a local folder, in every process sharing it too.
         let stripe =
             u64::from_str_radix(&id[..id.len().min(8)], 16).unwrap_or(0) as usize % STRIPES;
         let _guard = self.locks[stripe].lock().await;
+        let _folder_lock = match self.store.local_root() {
+            Some(root) => Some(folder_lock(root, stripe).await?),
+            None => None,
+        };
         let mut last_conflict = None;
         for _ in 0..MAX_ATTEMPTS {
             match attempt().await {
@@ -639,6 +644,48 @@ impl Archive {
 /// The version list of an article's JSON document. A document without a
 /// valid list is damaged: starting again at version 1 would overwrite the
 /// history it records.
+/// An exclusive `flock(2)` on stripe `stripe` of a local folder, held
+/// until the file is dropped: storage replicas sharing one folder write an
+/// article's JSON in turn (object stores have conditional puts instead).
+/// The kernel releases it when its process dies, so a crash leaves no
+/// stale lock.
+async fn folder_lock(
+    root: std::path::PathBuf,
+    stripe: usize,
+) -> Result<std::fs::File, StorageError> {
+    let dir = root.join(".crawlq/locks");
+    let path = dir.join(format!("{stripe:03}"));
+    let key = path.display().to_string();
+    let locked = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(&dir)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        // SAFETY: flock on a file descriptor this function owns.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(file)
+    })
+    .await
+    .map_err(|e| StorageError::Contended(format!("{key}: {e}")))?;
+    locked.map_err(|e| {
+        store_err(
+            "lock",
+            &key,
+            object_store::Error::Generic {
+                store: "LocalFileSystem",
+                source: Box::new(e),
+            },
+        )
+    })
+}
+
 /// The raw page a record carries (zstd), inline or by claim check; `None`
 /// when it carries none or its claim check is gone.
 pub(crate) async fn raw_zstd(

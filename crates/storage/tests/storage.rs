@@ -574,3 +574,40 @@ async fn damaged_history_is_refused_and_dead_lettered_not_overwritten() {
     );
     svc.stop().await;
 }
+
+/// Two storage processes on one local folder (two `Archive`s here, each
+/// with its own in-process locks, as two processes would have) writing
+/// versions of one article at once: no version is lost, because the
+/// article's JSON is changed under a `flock` of the folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_writers_on_one_folder_lose_no_version_of_an_article() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        crawlq_storage::Archive::new(
+            crawlq_runtime::store::open(dir.path().to_str().unwrap()).unwrap(),
+            false,
+            crawlq_storage::watch::Schedule::parse("off").unwrap(),
+        )
+    };
+    let (a, b) = (open(), open());
+    let url = "https://news.example/a/race";
+    let mut tasks = Vec::new();
+    for (n, archive) in [a, b].into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for i in 0..15i64 {
+                let at = 1_000 + i * 10 + n as i64;
+                let text = format!("<p>Version {n}-{i} of the story, with its own words.</p>");
+                archive
+                    .write(&record(url, "Race", &text, at), None)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let store = crawlq_runtime::store::open(dir.path().to_str().unwrap()).unwrap();
+    let at = read::locate(&store, url).await.unwrap();
+    assert_eq!(at.versions().len(), 30, "versions lost to a race");
+}
