@@ -8,6 +8,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -109,6 +111,26 @@ fn warcio_index(file: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Waits (up to `secs`) until no file is open and more than `after`
+/// files are sealed; then every sealed file must pass `warcio check`.
+async fn sealed_and_checked(store: &Path, after: usize, secs: u64, stack: &Stack) -> Vec<PathBuf> {
+    assert!(
+        eventually(Duration::from_secs(secs), || async {
+            sealed(store).len() > after && open_segments(store) == 0
+        })
+        .await,
+        "files not sealed ({} sealed, {} open segments)\n{}",
+        sealed(store).len(),
+        open_segments(store),
+        stack.log_tail()
+    );
+    let files = sealed(store);
+    for f in &files {
+        warcio_check(f);
+    }
+    files
+}
+
 fn all_records(files: &[PathBuf]) -> Vec<Value> {
     files.iter().flat_map(|f| warcio_index(f)).collect()
 }
@@ -191,18 +213,8 @@ async fn warc_files_pass_warcio_revisits_are_revisits_and_pywb_replays_them() {
     assert!(out.contains("new 3"), "{out}\n{}", stack.log_tail());
 
     // Every file is sealed within its age (and no segment is left).
-    assert!(
-        eventually(Duration::from_secs(30), || async {
-            !sealed(&store).is_empty() && open_segments(&store) == 0
-        })
-        .await,
-        "files not sealed: {:?}\n{}",
-        sealed(&store),
-        stack.log_tail()
-    );
-    let first_files = sealed(&store);
+    let first_files = sealed_and_checked(&store, 0, 30, &stack).await;
     for f in &first_files {
-        warcio_check(f);
         let cdxj = PathBuf::from(format!("{}.cdxj", f.display()));
         assert!(cdxj.exists(), "no CDXJ beside {}", f.display());
     }
@@ -253,21 +265,11 @@ async fn warc_files_pass_warcio_revisits_are_revisits_and_pywb_replays_them() {
     again.extend(urls.iter().map(String::as_str));
     let out = stack.run(&again).await;
     assert!(out.contains("unchanged 3"), "{out}\n{}", stack.log_tail());
-    assert!(
-        eventually(Duration::from_secs(30), || async {
-            sealed(&store).len() > first_files.len() && open_segments(&store) == 0
-        })
-        .await,
-        "{}",
-        stack.log_tail()
-    );
-    let new_files: Vec<PathBuf> = sealed(&store)
+    let new_files: Vec<PathBuf> = sealed_and_checked(&store, first_files.len(), 30, &stack)
+        .await
         .into_iter()
         .filter(|f| !first_files.contains(f))
         .collect();
-    for f in &new_files {
-        warcio_check(f);
-    }
     let later = all_records(&new_files);
     assert!(of_type(&later, "response").is_empty(), "{later:#?}");
     let revisits = of_type(&later, "revisit");
@@ -414,19 +416,7 @@ async fn storage_killed_mid_write_leaves_valid_files_holding_every_acknowledged_
     assert!(stack.wait_exit(again, Duration::from_secs(60)).await);
     let restarted = stack.spawn("storage");
     assert!(stack.wait_ready(restarted, Duration::from_secs(20)).await);
-    assert!(
-        eventually(Duration::from_secs(90), || async {
-            open_segments(&store) == 0
-        })
-        .await,
-        "open files left: {}\n{}",
-        open_segments(&store),
-        stack.log_tail()
-    );
-    let files = sealed(&store);
-    for f in &files {
-        warcio_check(f);
-    }
+    let files = sealed_and_checked(&store, 0, 90, &stack).await;
     let records = all_records(&files);
     let responses = of_type(&records, "response");
     // Every acknowledged record (every stored event) is in a sealed file.
@@ -448,13 +438,22 @@ async fn storage_killed_mid_write_leaves_valid_files_holding_every_acknowledged_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_304_on_revisit_is_a_server_not_modified_revisit_record() {
+async fn revisits_archive_a_304_as_a_revisit_and_a_removal_as_its_404() {
     let page = article(7, "Night trains return");
+    let gone = Arc::new(AtomicBool::new(false));
+    let removed = gone.clone();
     let site = HttpFixture::serve(axum::Router::new().route(
         "/news/night-trains",
         axum::routing::get(move |headers: axum::http::HeaderMap| {
-            let page = page.clone();
+            let (page, gone) = (page.clone(), gone.clone());
             async move {
+                if gone.load(Ordering::SeqCst) {
+                    return (
+                        axum::http::StatusCode::NOT_FOUND,
+                        [("etag", "\"gone\"")],
+                        "<html><body><h1>Page not found</h1></body></html>".to_string(),
+                    );
+                }
                 let etag = "\"v1\"";
                 if headers.get("if-none-match").is_some_and(|v| v == etag) {
                     return (
@@ -477,7 +476,7 @@ async fn a_304_on_revisit_is_a_server_not_modified_revisit_record() {
         ("CRAWLQ_WARC_MAX_AGE".to_string(), "2s".to_string()),
         (
             "CRAWLQ_REVISIT_SCHEDULE".to_string(),
-            "2s,2s,1h".to_string(),
+            "2s,2s,2s,2s,2s,2s,1h".to_string(),
         ),
     ];
     let stack = Stack::start(&nats, &prefix, store.to_str().unwrap(), &env);
@@ -520,4 +519,22 @@ async fn a_304_on_revisit_is_a_server_not_modified_revisit_record() {
             .any(|l| l == "http://netpreserve.org/warc/1.1/revisit/server-not-modified 304 True"),
         "{text}"
     );
+
+    // The article is removed: the next revisit's 404 is archived as it
+    // came, the evidence beside the article's captures.
+    removed.store(true, Ordering::SeqCst);
+    let evidence = || {
+        all_records(&sealed(&store))
+            .into_iter()
+            .filter(|r| r["warc-type"] == "response" && r["http:status"] == "404")
+            .count()
+    };
+    assert!(
+        eventually(Duration::from_secs(40), || async { evidence() >= 1 }).await,
+        "{}",
+        stack.log_tail()
+    );
+    for f in sealed(&store) {
+        warcio_check(&f);
+    }
 }

@@ -153,19 +153,26 @@ impl Fetcher {
         url: &Url,
         validators: Option<&Validators>,
     ) -> Result<Response, CrawlError> {
-        self.fetch_obeying(url, validators, None).await
+        self.fetch_obeying(url, validators, None, false).await
     }
 
     /// [`Fetcher::fetch`], with a redirect to another origin checked
-    /// against that origin's robots.txt first.
+    /// against that origin's robots.txt first. With `keep_gone`, a 404,
+    /// 410 or 451 is an answer (its head and up to [`MAX_EVIDENCE`] bytes
+    /// of its body, the evidence of a removal), not an error.
     pub async fn fetch_obeying(
         &self,
         url: &Url,
         validators: Option<&Validators>,
         robots: Option<&crate::robots::RobotsCache>,
+        keep_gone: bool,
     ) -> Result<Response, CrawlError> {
         let deadline = self.limits.deadline;
-        let body = Body::Document(self.limits.max_body);
+        let body = if keep_gone {
+            Body::KeepGone(self.limits.max_body)
+        } else {
+            Body::Document(self.limits.max_body)
+        };
         let fetch = self.fetch_inner(url, validators, body, robots);
         match tokio::time::timeout(deadline, fetch).await {
             Ok(r) => r,
@@ -316,6 +323,25 @@ impl Fetcher {
                     elapsed: started.elapsed(),
                 })
             }
+            404 | 410 | 451 if matches!(body, Body::KeepGone(_)) => {
+                let kept = read_capped(resp, Body::Prefix(MAX_EVIDENCE))
+                    .await
+                    .map_err(|e| match e {
+                        ReadError::TooLarge(max) => CrawlError::TooLarge(max),
+                        ReadError::Send(e) => self.send_error(e),
+                    })?;
+                exchange.body = kept.to_vec();
+                return Ok(Response {
+                    final_url,
+                    chain,
+                    status,
+                    headers,
+                    body: Bytes::new(),
+                    exchange,
+                    remote,
+                    elapsed: started.elapsed(),
+                });
+            }
             404 | 410 => return Err(CrawlError::NotFound(status)),
             429 | 500..=599 => {
                 let after = retry_after(resp.headers());
@@ -324,7 +350,7 @@ impl Fetcher {
             400..=499 => return Err(CrawlError::ClientError(status)),
             _ => {}
         }
-        if let Body::Document(max) = body {
+        if let Body::Document(max) | Body::KeepGone(max) = body {
             if !is_supported(&headers.content_type) {
                 // Dropping the response closes the connection unread.
                 return Err(CrawlError::UnsupportedContentType(headers.content_type));
@@ -428,13 +454,19 @@ enum Body {
     Document(u64),
     /// A small resource (robots.txt): any type, the first this many bytes.
     Prefix(u64),
+    /// A [`Body::Document`], or the start of the body of an answer saying
+    /// the document is gone.
+    KeepGone(u64),
 }
+
+/// Most bytes of a gone page's body kept as evidence.
+pub const MAX_EVIDENCE: u64 = 256 * 1024;
 
 impl Body {
     /// The cap, and whether passing it is an error.
     fn cap(self) -> (u64, bool) {
         match self {
-            Body::Document(max) => (max, true),
+            Body::Document(max) | Body::KeepGone(max) => (max, true),
             Body::Prefix(max) => (max, false),
         }
     }

@@ -38,6 +38,9 @@ pub(crate) enum Crawled {
     Skipped,
     /// 304 Not Modified.
     NotModified(Url, Box<crawlq_proto::v1::HttpExchange>),
+    /// A revisit's answer that the article is gone (404, 410, 451), with
+    /// the exchange as evidence.
+    Gone(u16, Url, Box<crawlq_proto::v1::HttpExchange>),
     /// A page to hand on.
     Page(Box<FetchedPage>),
 }
@@ -249,9 +252,11 @@ impl CrawlHandler {
         let validators = self.validators_for(req, &key).await?;
         let gauge = metrics::gauge!(m::IN_FLIGHT);
         gauge.increment(1.0);
+        // A revisit keeps a gone answer as the evidence of a removal.
+        let keep_gone = req.origin() == Origin::Revisit;
         let result = self
             .fetcher
-            .fetch_obeying(&url, validators.as_ref(), self.robots.as_ref())
+            .fetch_obeying(&url, validators.as_ref(), self.robots.as_ref(), keep_gone)
             .await;
         gauge.decrement(1.0);
         if let Err(CrawlError::ServerError {
@@ -274,6 +279,14 @@ impl CrawlHandler {
             last_modified: resp.headers.last_modified.clone(),
         };
         self.put_seen(&self.seen, &key, &remember).await?;
+        if matches!(resp.status, 404 | 410 | 451) {
+            m::request("failed", resp.status);
+            return Ok(Crawled::Gone(
+                resp.status,
+                resp.final_url,
+                Box::new(resp.exchange),
+            ));
+        }
         if resp.status == 304 {
             m::request("not_modified", 304);
             return Ok(Crawled::NotModified(url, Box::new(resp.exchange)));
@@ -338,7 +351,8 @@ impl CrawlHandler {
                     .with_msg_id(format!("skip:{}:{}", req.request_id, req.attempt))
                     .with_request_id(&req.request_id)]
             }
-            Crawled::Skipped => Vec::new(),
+            // Only revisits keep gone answers, and `revisit` reports them.
+            Crawled::Skipped | Crawled::Gone(..) => Vec::new(),
             Crawled::NotModified(url, _) => {
                 let event = StoredSnapshot {
                     outcome: StoreOutcome::NotModified as i32,

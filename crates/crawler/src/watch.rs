@@ -362,6 +362,16 @@ impl CrawlHandler {
                 obs.exchange = Some(*x);
                 Ok(one(obs))
             }
+            Ok(Crawled::Gone(status, u, x)) => {
+                let mut obs = seen(
+                    CheckOutcome::Gone,
+                    status,
+                    u.to_string(),
+                    format!("http {status}"),
+                );
+                obs.exchange = Some(*x);
+                Ok(one(obs))
+            }
             Ok(Crawled::Skipped) => Ok(one(seen(
                 CheckOutcome::Error,
                 0,

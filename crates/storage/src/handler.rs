@@ -117,7 +117,7 @@ impl StoreHandler {
         let obs = CheckObservation::decode(delivery.payload.clone())
             .map_err(|e| StorageError::BadMessage(format!("not a CheckObservation: {e}")))?;
         if let Some(w) = &self.warc {
-            w.archive_not_modified(&obs)
+            w.archive_observation(&obs)
                 .await
                 .inspect_err(|e| self.on_error(e))?;
         }

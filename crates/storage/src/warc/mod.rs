@@ -22,7 +22,7 @@ pub mod writer;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use crawlq_proto::v1::{CheckObservation, HttpExchange, SnapshotRecord};
+use crawlq_proto::v1::{CheckObservation, SnapshotRecord};
 use crawlq_record::article::WarcRef;
 use crawlq_runtime::store::Store;
 use object_store::path::Path;
@@ -45,9 +45,22 @@ struct Capture {
     date: i64,
     digest: String,
     at: WarcRef,
-    /// Fetch time of the last revisit that referred to it.
+    /// Fetch time of the last check of the URL archived after it (a
+    /// revisit record, a 304, a gone answer): a redelivery of that check
+    /// writes nothing again.
     #[serde(default)]
     revisit_at: i64,
+}
+
+impl Capture {
+    /// The fields a revisit record refers to this capture by.
+    fn refers_to(&self) -> [(&'static str, String); 3] {
+        [
+            ("WARC-Refers-To", self.id.clone()),
+            ("WARC-Refers-To-Target-URI", self.uri.clone()),
+            ("WARC-Refers-To-Date", format::warc_date(self.date)),
+        ]
+    }
 }
 
 /// The WARC side of storage.
@@ -112,9 +125,7 @@ impl Warc {
         let response = match same {
             Some(p) => {
                 fields.push(("WARC-Profile", format::PROFILE_IDENTICAL.into()));
-                fields.push(("WARC-Refers-To", p.id.clone()));
-                fields.push(("WARC-Refers-To-Target-URI", p.uri.clone()));
-                fields.push(("WARC-Refers-To-Date", format::warc_date(p.date)));
+                fields.extend(p.refers_to());
                 Record {
                     kind: "revisit",
                     id: response_id.clone(),
@@ -137,18 +148,18 @@ impl Warc {
                 }
             }
         };
-        let request = request_record(x, &uri, &seed, &response_id, date);
-        let metadata = Record {
-            kind: "metadata",
-            id: record_id(&format!("metadata:{seed}")),
-            fields: vec![
-                ("WARC-Target-URI", uri.clone()),
-                ("WARC-Concurrent-To", response_id.clone()),
-            ],
-            date,
-            content_type: "application/json".into(),
-            block: serde_json::to_vec(&crawlq_record::json::to_json(r)).expect("json"),
-        };
+        let request = concurrent(
+            "request",
+            (&uri, &seed, &response_id, date),
+            "application/http;msgtype=request",
+            format::http_request(x),
+        );
+        let metadata = concurrent(
+            "metadata",
+            (&uri, &seed, &response_id, date),
+            "application/json",
+            serde_json::to_vec(&crawlq_record::json::to_json(r)).expect("json"),
+        );
         let kinds = [response.kind, "request", "metadata"];
         let refs = self
             .writer
@@ -179,10 +190,13 @@ impl Warc {
         Ok(Some(capture.at))
     }
 
-    /// Archives a 304 Not Modified of a revisit: a `revisit` record
-    /// (profile server-not-modified, referring to the URL's last capture
-    /// when there is one) holding the 304's head, and its request record.
-    pub async fn archive_not_modified(&self, obs: &CheckObservation) -> Result<(), StorageError> {
+    /// Archives what a revisit saw when it brought no page: a 304 Not
+    /// Modified as a `revisit` record (profile server-not-modified,
+    /// referring to the URL's last capture when there is one) holding the
+    /// 304's head; a 404, 410 or 451 as a `response` record holding the
+    /// answer as received, the evidence of a removal. Each with its request
+    /// record.
+    pub async fn archive_observation(&self, obs: &CheckObservation) -> Result<(), StorageError> {
         let Some(x) = &obs.exchange else {
             return Ok(());
         };
@@ -197,31 +211,42 @@ impl Warc {
         if prev.as_ref().is_some_and(|p| p.revisit_at == date) {
             return Ok(());
         }
-        let seed = format!("{uri}:{date}:304");
-        let id = record_id(&format!("revisit:{seed}"));
+        let seed = format!("{uri}:{date}:{}", obs.status);
         let mut fields = vec![("WARC-Target-URI", uri.clone())];
         if !x.ip_address.is_empty() {
             fields.push(("WARC-IP-Address", x.ip_address.clone()));
         }
-        fields.push(("WARC-Profile", format::PROFILE_NOT_MODIFIED.into()));
-        if let Some(p) = &prev {
-            fields.push(("WARC-Refers-To", p.id.clone()));
-            fields.push(("WARC-Refers-To-Target-URI", p.uri.clone()));
-            fields.push(("WARC-Refers-To-Date", format::warc_date(p.date)));
-        }
-        let revisit = Record {
-            kind: "revisit",
+        let mut block = format::http_response_head(x);
+        let kind = if obs.status == 304 {
+            fields.push(("WARC-Profile", format::PROFILE_NOT_MODIFIED.into()));
+            if let Some(p) = &prev {
+                fields.extend(p.refers_to());
+            }
+            "revisit"
+        } else {
+            fields.push(("WARC-Payload-Digest", format::sha1_digest(&x.body)));
+            block.extend_from_slice(&x.body);
+            "response"
+        };
+        let id = record_id(&format!("{kind}:{seed}"));
+        let answer = Record {
+            kind,
             id: id.clone(),
             fields,
             date,
             content_type: "application/http;msgtype=response".into(),
-            block: format::http_response_head(x),
+            block,
         };
-        let request = request_record(x, &uri, &seed, &id, date);
+        let request = concurrent(
+            "request",
+            (&uri, &seed, &id, date),
+            "application/http;msgtype=request",
+            format::http_request(x),
+        );
         self.writer
-            .append(vec![revisit.to_gzip(), request.to_gzip()])
+            .append(vec![answer.to_gzip(), request.to_gzip()])
             .await?;
-        for kind in ["revisit", "request"] {
+        for kind in [kind, "request"] {
             metrics::counter!(crate::metrics::WARC_RECORDS, "type" => kind).increment(1);
         }
         if let Some(p) = prev {
@@ -279,18 +304,24 @@ fn capture_key(uri: &str) -> String {
     crawlq_record::sha256_hex(uri.as_bytes())[..32].to_string()
 }
 
-/// The request record of an exchange, concurrent to `response_id`.
-fn request_record(x: &HttpExchange, uri: &str, seed: &str, response_id: &str, date: i64) -> Record {
+/// A record of `kind` concurrent to a response: `(uri, seed, response
+/// id, date)` of the fetch.
+fn concurrent(
+    kind: &'static str,
+    (uri, seed, response_id, date): (&str, &str, &str, i64),
+    content_type: &str,
+    block: Vec<u8>,
+) -> Record {
     Record {
-        kind: "request",
-        id: record_id(&format!("request:{seed}")),
+        kind,
+        id: record_id(&format!("{kind}:{seed}")),
         fields: vec![
             ("WARC-Target-URI", uri.to_string()),
             ("WARC-Concurrent-To", response_id.to_string()),
         ],
         date,
-        content_type: "application/http;msgtype=request".into(),
-        block: format::http_request(x),
+        content_type: content_type.into(),
+        block,
     }
 }
 
