@@ -69,8 +69,19 @@ impl Stack {
         store_url: &str,
         extra_env: &[(String, String)],
     ) -> Stack {
+        Stack::start_at(&nats.url(), prefix, store_url, extra_env)
+    }
+
+    /// [`Stack::start`] against the server(s) at `nats_url` (a seed list
+    /// for a cluster).
+    pub fn start_at(
+        nats_url: &str,
+        prefix: &str,
+        store_url: &str,
+        extra_env: &[(String, String)],
+    ) -> Stack {
         let mut env: Vec<(String, String)> = vec![
-            ("CRAWLQ_NATS_URL".into(), nats.url()),
+            ("CRAWLQ_NATS_URL".into(), nats_url.into()),
             ("CRAWLQ_SUBJECT_PREFIX".into(), prefix.into()),
             ("CRAWLQ_STORE_URL".into(), store_url.into()),
             ("CRAWLQ_ALLOW_PRIVATE_NETWORKS".into(), "true".into()),
@@ -179,6 +190,13 @@ impl Stack {
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Asserts that every process started so far answers `/readyz`.
+    pub async fn all_ready(&self, timeout: Duration) {
+        for i in 0..self.procs.len() {
+            assert!(self.wait_ready(i, timeout).await, "{}", self.log_tail());
         }
     }
 

@@ -573,9 +573,7 @@ async fn submit_wait_counts_its_own_work_only() {
     let prefix = unique_prefix();
     let archive = tempfile::tempdir().unwrap();
     let stack = Stack::start(&nats, &prefix, archive.path().to_str().unwrap(), &[]);
-    for i in 0..stack.procs.len() {
-        assert!(stack.wait_ready(i, Duration::from_secs(30)).await);
-    }
+    stack.all_ready(Duration::from_secs(30)).await;
     // Someone else's slow batch, on 127.0.0.1.
     let mut other = vec!["submit".to_string()];
     other.extend((100..140).map(|n| site.url(&format!("/news/{n}"))));

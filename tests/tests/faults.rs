@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use crawlq_e2e::{dead_letters, redeliveries, report, stream_len, Ledger, Stack, SERVICES};
 use crawlq_testkit::news_site::NewsSite;
-use crawlq_testkit::{unique_prefix, NatsServer, S3Server};
+use crawlq_testkit::{unique_prefix, NatsCluster, NatsServer, S3Server};
 use rand::RngExt as _;
 
 fn pages() -> u64 {
@@ -28,10 +28,40 @@ fn pages() -> u64 {
 /// Time every scenario gets to settle after its fault.
 const SETTLE: Duration = Duration::from_secs(600);
 
+/// Where the scenario's NATS runs.
+enum Nats {
+    One(NatsServer),
+    /// Three nodes; the services use R3 streams and buckets.
+    Cluster(NatsCluster),
+}
+
+impl Nats {
+    fn url(&self) -> String {
+        match self {
+            Nats::One(n) => n.url(),
+            Nats::Cluster(c) => c.url(),
+        }
+    }
+
+    fn one(&mut self) -> &mut NatsServer {
+        match self {
+            Nats::One(n) => n,
+            Nats::Cluster(_) => panic!("a single-server scenario"),
+        }
+    }
+
+    fn cluster(&mut self) -> &mut NatsCluster {
+        match self {
+            Nats::Cluster(c) => c,
+            Nats::One(_) => panic!("a cluster scenario"),
+        }
+    }
+}
+
 /// One scenario's world: site, nats-server, services, submitted URLs.
 struct World {
     site: NewsSite,
-    nats: NatsServer,
+    nats: Nats,
     s3: Option<S3Server>,
     prefix: String,
     stack: Stack,
@@ -44,8 +74,17 @@ struct World {
 
 impl World {
     async fn start(on_s3: bool, extra_env: &[(&str, &str)]) -> World {
+        World::start_on(Nats::One(NatsServer::start().await), on_s3, extra_env).await
+    }
+
+    /// A world on a 3-node JetStream cluster, R3 streams and buckets.
+    async fn on_cluster() -> World {
+        let cluster = Nats::Cluster(NatsCluster::start().await);
+        World::start_on(cluster, false, &[("CRAWLQ_STREAM_REPLICAS", "3")]).await
+    }
+
+    async fn start_on(nats: Nats, on_s3: bool, extra_env: &[(&str, &str)]) -> World {
         let site = NewsSite::serve(8).await;
-        let nats = NatsServer::start().await;
         let prefix = unique_prefix();
         let mut env: Vec<(String, String)> = [
             // Redeliver quickly after a crash; in-progress acks keep slow
@@ -69,8 +108,10 @@ impl World {
             let url = path.to_str().unwrap().to_string();
             (None, Some(dir), url, path)
         };
-        let stack = Stack::start(&nats, &prefix, &store_url, &env);
-        let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let stack = Stack::start_at(&nats.url(), &prefix, &store_url, &env);
+        let seeds: Vec<async_nats::ServerAddr> =
+            nats.url().split(',').map(|u| u.parse().unwrap()).collect();
+        let js = jetstream::new(async_nats::connect(seeds).await.unwrap());
         let urls = site.urls(pages());
         World {
             site,
@@ -181,10 +222,10 @@ async fn kill_9_nats_server_then_restart_on_the_same_store() {
     let mut w = World::start(false, &[]).await;
     w.submit(&[]).await;
     w.wait_progress(0.3).await;
-    w.nats.kill();
+    w.nats.one().kill();
     let down = Instant::now();
     tokio::time::sleep(Duration::from_secs(5)).await;
-    w.nats.restart().await;
+    w.nats.one().restart().await;
     let outage = down.elapsed().as_secs_f64();
     // The test's own connection reconnects like the services do.
     let l = w.settle().await;
@@ -325,4 +366,78 @@ async fn graceful_rolling_restart_causes_no_redeliveries() {
         serde_json::json!({ "redeliveries": seen, "rolled_at_s": rolled_at, "settled_s": w.elapsed() }),
     );
     assert_eq!(seen, 0, "a graceful restart redelivers nothing");
+}
+
+/// The node that leads `stream` now.
+async fn leader_of(w: &World, stream: &str) -> usize {
+    let mut s = w.js.get_stream(stream).await.unwrap();
+    let info = s.info().await.unwrap();
+    let name = info
+        .cluster
+        .as_ref()
+        .and_then(|c| c.leader.clone())
+        .expect("an R3 stream has a leader");
+    NatsCluster::index_of(&name).expect("node names are n1..n3")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault suite: make test-faults"]
+async fn cluster_kill_9_the_stream_leader_then_restart_it() {
+    let mut w = World::on_cluster().await;
+    w.submit(&[]).await;
+    w.wait_progress(0.2).await;
+    let stream = format!("{}_FETCHED", w.prefix.to_uppercase());
+    let leader = leader_of(&w, &stream).await;
+    w.nats.cluster().kill(leader);
+    let down = Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    w.nats.cluster().restart(leader).await;
+    let outage = down.elapsed().as_secs_f64();
+    let l = w.settle().await;
+    w.conclude(
+        "3-node cluster: kill -9 the FETCHED stream leader, restart it",
+        &l,
+        serde_json::json!({ "killed": format!("n{}", leader + 1), "down_s": outage, "settled_s": w.elapsed() }),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault suite: make test-faults"]
+async fn cluster_sigstop_one_node_for_30_seconds() {
+    let mut w = World::on_cluster().await;
+    w.submit(&[]).await;
+    w.wait_progress(0.2).await;
+    let stream = format!("{}_URLS", w.prefix.to_uppercase());
+    let node = leader_of(&w, &stream).await;
+    w.nats.cluster().signal(node, "STOP");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    w.nats.cluster().signal(node, "CONT");
+    let l = w.settle().await;
+    w.conclude(
+        "3-node cluster: SIGSTOP the URLS stream leader for 30 s",
+        &l,
+        serde_json::json!({ "stopped": format!("n{}", node + 1), "stopped_s": 30, "settled_s": w.elapsed() }),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault suite: make test-faults"]
+async fn cluster_rolling_restart_of_all_three_nodes() {
+    let mut w = World::on_cluster().await;
+    w.submit(&[]).await;
+    w.wait_progress(0.1).await;
+    for node in 0..3 {
+        // As a StatefulSet rolls: one node at a time, SIGTERM, back up,
+        // and a moment for its streams to catch up before the next.
+        w.nats.cluster().stop(node);
+        w.nats.cluster().restart(node).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    let rolled_at = w.elapsed();
+    let l = w.settle().await;
+    w.conclude(
+        "3-node cluster: rolling restart (SIGTERM) of every node under load",
+        &l,
+        serde_json::json!({ "rolled_at_s": rolled_at, "settled_s": w.elapsed() }),
+    );
 }

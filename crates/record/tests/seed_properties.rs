@@ -15,8 +15,10 @@ proptest! {
         ts in 0i64..4_102_444_800_000,
         html in "\\PC{0,40}",
     ) {
-        // Paths starting with `//` or `\\` name another host; skip them.
-        prop_assume!(!path.starts_with("//") && !path.starts_with('\\'));
+        // Paths starting with `//` or `\\` name another host; skip them
+        // (after the leading spaces the URL parser strips).
+        let lead = path.trim_start_matches(' ');
+        prop_assume!(!lead.starts_with("//") && !lead.starts_with('\\'));
         let joined = url::Url::parse("https://news.example.com/").unwrap().join(&path);
         prop_assume!(joined.is_ok());
         let url = joined.unwrap();

@@ -15,7 +15,7 @@ pub mod sample_site;
 pub mod watch_site;
 
 pub use http::HttpFixture;
-pub use nats::NatsServer;
+pub use nats::{NatsCluster, NatsServer};
 pub use s3::S3Server;
 
 use std::net::TcpListener;
