@@ -310,38 +310,28 @@ impl Fetcher {
         let remote = resp.remote_addr();
         let mut exchange = exchange(&final_url, &resp, sent);
         exchange.ip_address = remote.map(|a| a.ip().to_string()).unwrap_or_default();
-        match status {
-            304 => {
-                return Ok(Response {
-                    final_url,
-                    chain,
-                    status,
-                    headers,
-                    body: Bytes::new(),
-                    exchange,
-                    remote,
-                    elapsed: started.elapsed(),
-                })
-            }
-            404 | 410 | 451 if matches!(body, Body::KeepGone(_)) => {
+        let gone = matches!(status, 404 | 410 | 451);
+        // Answers without a page: a 304, and (kept as evidence of a
+        // removal) a gone answer with the start of its body.
+        if status == 304 || (gone && matches!(body, Body::KeepGone(_))) {
+            if gone {
                 let kept = read_capped(resp, Body::Prefix(MAX_EVIDENCE))
                     .await
-                    .map_err(|e| match e {
-                        ReadError::TooLarge(max) => CrawlError::TooLarge(max),
-                        ReadError::Send(e) => self.send_error(e),
-                    })?;
+                    .map_err(|e| self.read_error(e))?;
                 exchange.body = kept.to_vec();
-                return Ok(Response {
-                    final_url,
-                    chain,
-                    status,
-                    headers,
-                    body: Bytes::new(),
-                    exchange,
-                    remote,
-                    elapsed: started.elapsed(),
-                });
             }
+            return Ok(Response {
+                final_url,
+                chain,
+                status,
+                headers,
+                body: Bytes::new(),
+                exchange,
+                remote,
+                elapsed: started.elapsed(),
+            });
+        }
+        match status {
             404 | 410 => return Err(CrawlError::NotFound(status)),
             429 | 500..=599 => {
                 let after = retry_after(resp.headers());
@@ -367,10 +357,9 @@ impl Fetcher {
             .and_then(|v| v.to_str().ok())
             .map(coding::codings)
             .unwrap_or_default();
-        let received = read_capped(resp, body).await.map_err(|e| match e {
-            ReadError::TooLarge(max) => CrawlError::TooLarge(max),
-            ReadError::Send(e) => self.send_error(e),
-        })?;
+        let received = read_capped(resp, body)
+            .await
+            .map_err(|e| self.read_error(e))?;
         metrics::counter!(crate::metrics::BYTES).increment(received.len() as u64);
         let decoded = if codings.is_empty() {
             received
@@ -395,6 +384,13 @@ impl Fetcher {
             remote,
             elapsed: started.elapsed(),
         })
+    }
+
+    fn read_error(&self, e: ReadError) -> CrawlError {
+        match e {
+            ReadError::TooLarge(max) => CrawlError::TooLarge(max),
+            ReadError::Send(e) => self.send_error(e),
+        }
     }
 
     /// What a failed request or body read means. A timeout names the

@@ -63,6 +63,24 @@ pub struct Record {
 }
 
 impl Record {
+    /// A record whose block is an HTTP response (or its head).
+    pub fn http(
+        kind: &'static str,
+        id: String,
+        fields: Vec<(&'static str, String)>,
+        date: i64,
+        block: Vec<u8>,
+    ) -> Record {
+        Record {
+            kind,
+            id,
+            fields,
+            date,
+            content_type: "application/http;msgtype=response".into(),
+            block,
+        }
+    }
+
     /// The record as one gzip member.
     pub fn to_gzip(&self) -> Vec<u8> {
         let mut head = String::with_capacity(512);

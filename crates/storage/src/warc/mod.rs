@@ -126,26 +126,12 @@ impl Warc {
             Some(p) => {
                 fields.push(("WARC-Profile", format::PROFILE_IDENTICAL.into()));
                 fields.extend(p.refers_to());
-                Record {
-                    kind: "revisit",
-                    id: response_id.clone(),
-                    fields,
-                    date,
-                    content_type: "application/http;msgtype=response".into(),
-                    block: head,
-                }
+                Record::http("revisit", response_id.clone(), fields, date, head)
             }
             None => {
                 let mut block = head;
                 block.extend_from_slice(&payload);
-                Record {
-                    kind: "response",
-                    id: response_id.clone(),
-                    fields,
-                    date,
-                    content_type: "application/http;msgtype=response".into(),
-                    block,
-                }
+                Record::http("response", response_id.clone(), fields, date, block)
             }
         };
         let request = concurrent(
@@ -229,14 +215,7 @@ impl Warc {
             "response"
         };
         let id = record_id(&format!("{kind}:{seed}"));
-        let answer = Record {
-            kind,
-            id: id.clone(),
-            fields,
-            date,
-            content_type: "application/http;msgtype=response".into(),
-            block,
-        };
+        let answer = Record::http(kind, id.clone(), fields, date, block);
         let request = concurrent(
             "request",
             (&uri, &seed, &id, date),
