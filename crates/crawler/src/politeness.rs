@@ -72,7 +72,7 @@ impl SharedSpacing {
         host: &str,
         step: impl Fn(i64, i64) -> Result<(i64, T), E>,
     ) -> Result<Result<T, E>, CrawlError> {
-        let key = host_key(host);
+        let key = crate::robots::kv_key(host);
         for attempt in 0..50u64 {
             let entry = self
                 .kv
@@ -111,12 +111,6 @@ impl SharedSpacing {
             std::io::Error::other(format!("{host}: compare-and-set lost 50 times in a row")),
         ))
     }
-}
-
-/// A bucket key for a host: KV keys allow only `[-/_=.a-zA-Z0-9]`.
-fn host_key(host: &str) -> String {
-    use sha2::Digest;
-    hex::encode(&sha2::Sha256::digest(host.as_bytes())[..16])
 }
 
 #[derive(Debug)]

@@ -241,7 +241,8 @@ impl RobotsCache {
     }
 }
 
-/// A bucket key for an origin: KV keys allow only `[-/_=.a-zA-Z0-9]`.
-fn kv_key(origin: &str) -> String {
+/// A bucket key for an origin or a host: KV keys allow only
+/// `[-/_=.a-zA-Z0-9]`.
+pub(crate) fn kv_key(origin: &str) -> String {
     hex::encode(&Sha256::digest(origin.as_bytes())[..16])
 }

@@ -744,7 +744,7 @@ enum Attempt {
     Failed(StorageError),
 }
 
-fn store_err(op: &'static str, key: &str, source: object_store::Error) -> StorageError {
+pub(crate) fn store_err(op: &'static str, key: &str, source: object_store::Error) -> StorageError {
     metrics::counter!(m::STORE_ERRORS, "op" => op).increment(1);
     StorageError::Store {
         op,

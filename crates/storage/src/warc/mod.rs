@@ -22,13 +22,14 @@ pub mod writer;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use crawlq_proto::v1::{CheckObservation, SnapshotRecord};
+use crawlq_proto::v1::{CheckObservation, HttpExchange, SnapshotRecord};
 use crawlq_record::article::WarcRef;
 use crawlq_runtime::store::Store;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
+use crate::archive::store_err;
 use crate::error::StorageError;
 use format::{record_id, Record};
 pub use writer::{Settings, Writer};
@@ -95,11 +96,7 @@ impl Warc {
             return Ok(None);
         }
         let payload = self.payload(r).await?;
-        let uri = if r.fetched_url.is_empty() {
-            r.url.clone()
-        } else {
-            r.fetched_url.clone()
-        };
+        let uri = first_of(&r.fetched_url, &r.url);
         let key = capture_key(&uri);
         let prev = self.capture(&key).await?;
         let digest = format::sha1_digest(&payload);
@@ -114,13 +111,7 @@ impl Warc {
         let seed = format!("{uri}:{date}:{digest}");
         let response_id = record_id(&format!("response:{seed}"));
         let head = format::http_response_head(x);
-        let mut fields = vec![("WARC-Target-URI", uri.clone())];
-        if !x.ip_address.is_empty() {
-            fields.push(("WARC-IP-Address", x.ip_address.clone()));
-        }
-        if let Some(p) = format::protocol(x) {
-            fields.push(("WARC-Protocol", p));
-        }
+        let mut fields = answer_fields(&uri, x);
         fields.push(("WARC-Payload-Digest", digest.clone()));
         let response = match same {
             Some(p) => {
@@ -186,11 +177,7 @@ impl Warc {
         let Some(x) = &obs.exchange else {
             return Ok(());
         };
-        let uri = if obs.final_url.is_empty() {
-            obs.url.clone()
-        } else {
-            obs.final_url.clone()
-        };
+        let uri = first_of(&obs.final_url, &obs.url);
         let key = capture_key(&uri);
         let prev = self.capture(&key).await?;
         let date = obs.checked_at;
@@ -198,10 +185,7 @@ impl Warc {
             return Ok(());
         }
         let seed = format!("{uri}:{date}:{}", obs.status);
-        let mut fields = vec![("WARC-Target-URI", uri.clone())];
-        if !x.ip_address.is_empty() {
-            fields.push(("WARC-IP-Address", x.ip_address.clone()));
-        }
+        let mut fields = answer_fields(&uri, x);
         let mut block = format::http_response_head(x);
         let kind = if obs.status == 304 {
             fields.push(("WARC-Profile", format::PROFILE_NOT_MODIFIED.into()));
@@ -278,6 +262,24 @@ impl Warc {
     }
 }
 
+/// `a`, or `b` when `a` is empty.
+fn first_of(a: &str, b: &str) -> String {
+    if a.is_empty() { b } else { a }.to_string()
+}
+
+/// The fields every record of a server's answer starts with: the target
+/// URI, the server's IP address, and the protocol when not HTTP/1.1.
+fn answer_fields(uri: &str, x: &HttpExchange) -> Vec<(&'static str, String)> {
+    let mut fields = vec![("WARC-Target-URI", uri.to_string())];
+    if !x.ip_address.is_empty() {
+        fields.push(("WARC-IP-Address", x.ip_address.clone()));
+    }
+    if let Some(p) = format::protocol(x) {
+        fields.push(("WARC-Protocol", p));
+    }
+    fields
+}
+
 /// The captures bucket's key of a target URI.
 fn capture_key(uri: &str) -> String {
     crawlq_record::sha256_hex(uri.as_bytes())[..32].to_string()
@@ -318,19 +320,9 @@ pub async fn read(store: &Store, at: &WarcRef) -> Result<format::Parsed, Storage
                 .inner
                 .get_range(&file, range)
                 .await
-                .map_err(|source| StorageError::Store {
-                    op: "get",
-                    key: at.file.clone(),
-                    source,
-                })?,
+                .map_err(|source| store_err("get", &at.file, source))?,
         },
-        Err(source) => {
-            return Err(StorageError::Store {
-                op: "get",
-                key: at.file.clone(),
-                source,
-            })
-        }
+        Err(source) => return Err(store_err("get", &at.file, source)),
     };
     format::parse_member(&bytes, MAX_BLOCK)
         .map(|(p, _)| p)

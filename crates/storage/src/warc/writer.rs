@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 
 use super::format::{self, Record};
 use super::{cdxj, MAX_BLOCK};
+use crate::archive::store_err;
 use crate::error::StorageError;
 use crate::metrics as m;
 
@@ -427,7 +428,7 @@ async fn segments(store: &Store, name: &str) -> Result<Vec<(u64, Path)>, object_
 pub async fn seal(store: &Store, name: &str) -> Result<(), StorageError> {
     let err = |op: &'static str, key: &str| {
         let key = key.to_string();
-        move |source| StorageError::Store { op, key, source }
+        move |source| store_err(op, &key, source)
     };
     let segs = segments(store, name).await.map_err(err("list", name))?;
     if segs.is_empty() {
@@ -521,11 +522,7 @@ pub async fn segment_of(store: &Store, at: &WarcRef) -> Result<Option<Bytes>, St
     let name = at.file.rsplit('/').next().unwrap_or_default();
     let segs = segments(store, name)
         .await
-        .map_err(|source| StorageError::Store {
-            op: "list",
-            key: open_dir(name),
-            source,
-        })?;
+        .map_err(|source| store_err("list", &open_dir(name), source))?;
     let Some((start, key)) = segs.into_iter().rfind(|(off, _)| *off <= at.offset) else {
         return Ok(None);
     };
@@ -533,11 +530,7 @@ pub async fn segment_of(store: &Store, at: &WarcRef) -> Result<Option<Bytes>, St
     match store.inner.get_range(&key, range).await {
         Ok(b) => Ok(Some(b)),
         Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(source) => Err(StorageError::Store {
-            op: "get",
-            key: key.to_string(),
-            source,
-        }),
+        Err(source) => Err(store_err("get", key.as_ref(), source)),
     }
 }
 
