@@ -405,19 +405,7 @@ impl CrawlHandler {
                     .map_err(|e| CrawlError::infra("compressing the body", e))?,
             )
         };
-        let day = page.fetched_at / 86_400_000;
-        // Request ids come from users: the key holds only a hash of one.
-        let key = format!(
-            "{}{day}/{}-{}.zst",
-            crawlq_runtime::store::CLAIMS_PREFIX,
-            short_hash(&req.request_id),
-            page.fetched_at
-        );
-        crawlq_runtime::store::put_claim(&self.store, &key, z)
-            .await
-            .map_err(|e| CrawlError::infra(format!("claim check {key}"), e))?;
-        metrics::counter!(m::CLAIM_CHECKS).increment(1);
-        page.body_key = key;
+        page.body_key = self.claim(page.fetched_at, req, "zst", z).await?;
         page.body_encoding = BodyEncoding::Zstd as i32;
         Ok(())
     }
@@ -433,22 +421,33 @@ impl CrawlHandler {
     ) -> Result<(), CrawlError> {
         let budget = self.max_payload.saturating_sub(64 * 1024);
         if page.body.len() + exchange.coded_body.len() > budget {
-            let key = format!(
-                "{}{}/{}-{}.coded",
-                crawlq_runtime::store::CLAIMS_PREFIX,
-                page.fetched_at / 86_400_000,
-                short_hash(&req.request_id),
-                page.fetched_at
-            );
             let body = Bytes::from(std::mem::take(&mut exchange.coded_body));
-            crawlq_runtime::store::put_claim(&self.store, &key, body)
-                .await
-                .map_err(|e| CrawlError::infra(format!("claim check {key}"), e))?;
-            metrics::counter!(m::CLAIM_CHECKS).increment(1);
-            exchange.coded_body_key = key;
+            exchange.coded_body_key = self.claim(page.fetched_at, req, "coded", body).await?;
         }
         page.exchange = Some(exchange);
         Ok(())
+    }
+
+    /// Puts `body` in the store as a claim check of the fetch; its key.
+    async fn claim(
+        &self,
+        fetched_at: i64,
+        req: &CrawlRequest,
+        ext: &str,
+        body: Bytes,
+    ) -> Result<String, CrawlError> {
+        // Request ids come from users: the key holds only a hash of one.
+        let key = format!(
+            "{}{}/{}-{fetched_at}.{ext}",
+            crawlq_runtime::store::CLAIMS_PREFIX,
+            fetched_at / 86_400_000,
+            short_hash(&req.request_id),
+        );
+        crawlq_runtime::store::put_claim(&self.store, &key, body)
+            .await
+            .map_err(|e| CrawlError::infra(format!("claim check {key}"), e))?;
+        metrics::counter!(m::CLAIM_CHECKS).increment(1);
+        Ok(key)
     }
 
     async fn get_seen(&self, kv: &kv::Store, key: &str) -> Result<Option<Seen>, CrawlError> {

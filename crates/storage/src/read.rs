@@ -28,8 +28,8 @@ pub enum ReadError {
     Raw(String),
 }
 
-/// Largest raw page read back.
-const MAX_RAW: u64 = 256 << 20;
+/// Largest raw page read back: the largest WARC block read.
+const MAX_RAW: u64 = crate::warc::MAX_BLOCK;
 
 /// The raw page of the fetch at `fetched_at` of article `host`/`id`, as
 /// the extractor read it (any content coding undone): from the WARC

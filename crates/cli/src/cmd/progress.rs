@@ -76,13 +76,11 @@ impl Tally {
         self.pending.len()
     }
 
-    fn ours(&self, headers: Option<&async_nats::HeaderMap>) -> bool {
-        let Some(id) = &self.submission else {
-            return true;
-        };
-        headers
-            .and_then(|h| h.get(crawlq_runtime::SUBMISSION_HEADER))
-            .is_some_and(|v| v.as_str() == id)
+    /// Is a message whose submission header is `header` this run's?
+    fn ours(&self, header: Option<&str>) -> bool {
+        self.submission
+            .as_deref()
+            .is_none_or(|id| header == Some(id))
     }
 
     /// Reads the messages that arrived since the last update.
@@ -92,7 +90,8 @@ impl Tally {
             None => Vec::new(),
         };
         for m in stored {
-            if !self.ours(Some(&m.headers)) {
+            let header = m.headers.get(crawlq_runtime::SUBMISSION_HEADER);
+            if !self.ours(header.map(|v| v.as_str())) {
                 continue;
             }
             if let Ok(ev) = StoredSnapshot::decode(m.payload) {
@@ -108,14 +107,8 @@ impl Tally {
             let Ok(d) = DeadLetter::decode(m.payload) else {
                 continue;
             };
-            let mine = match &self.submission {
-                None => true,
-                Some(id) => d
-                    .headers
-                    .get(crawlq_runtime::SUBMISSION_HEADER)
-                    .is_some_and(|v| v == id),
-            };
-            if !mine {
+            let header = d.headers.get(crawlq_runtime::SUBMISSION_HEADER);
+            if !self.ours(header.map(String::as_str)) {
                 continue;
             }
             self.pending.remove(&d.request_id);

@@ -35,7 +35,7 @@ use format::{record_id, Record};
 pub use writer::{Settings, Writer};
 
 /// Largest record block read back.
-const MAX_BLOCK: u64 = 256 << 20;
+pub const MAX_BLOCK: u64 = 256 << 20;
 
 /// The last response archived for one URL: what a revisit refers to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
