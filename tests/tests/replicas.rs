@@ -1,11 +1,13 @@
 //! Politeness across crawler replicas: three crawler processes share one
 //! host's Crawl-delay and fetch its robots.txt once, while one of them is
-//! killed and another started.
+//! killed and another started; and three crawl thirty hosts faster than
+//! one, still one request at a time per host.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crawlq_e2e::Stack;
+use crawlq_testkit::news_site::{self, NewsSite};
 use crawlq_testkit::{unique_prefix, HttpFixture, NatsServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,4 +103,108 @@ async fn three_crawlers_keep_one_hosts_crawl_delay_and_fetch_robots_once_through
         (starts[starts.len() - 1] - starts[0]).as_secs_f64()
     );
     assert!(smallest >= 0.95, "gaps between requests: {gaps:?}");
+}
+
+/// Requests for pages the site saw: (host, start, end).
+type Visits = Arc<Mutex<Vec<(String, Instant, Instant)>>>;
+
+/// The news site on `hosts` hosts, answering each page after `latency`.
+async fn slow_site(hosts: u8, latency: Duration, visits: Visits) -> NewsSite {
+    let layer = axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let visits = visits.clone();
+            async move {
+                let host = req
+                    .headers()
+                    .get("host")
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let page = req.uri().path().starts_with("/news/");
+                let start = Instant::now();
+                tokio::time::sleep(latency).await;
+                let answer = next.run(req).await;
+                if page {
+                    visits.lock().unwrap().push((host, start, Instant::now()));
+                }
+                answer
+            }
+        },
+    );
+    NewsSite::serve_router(hosts, news_site::router().layer(layer)).await
+}
+
+/// Crawls 10 pages on each of 30 hosts (0.2 s host delay, pages answered
+/// after 0.3 s, 5 fetches at once per crawler) with `crawlers` crawler
+/// replicas; returns how long it took and what the site saw.
+async fn crawl_30_hosts(crawlers: usize) -> (Duration, Vec<(String, Instant, Instant)>) {
+    const HOSTS: u8 = 30;
+    let visits: Visits = Arc::default();
+    let site = slow_site(HOSTS, Duration::from_millis(300), visits.clone()).await;
+    let nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let archive = tempfile::tempdir().unwrap();
+    let env = [
+        ("CRAWLQ_HOST_DELAY", "200ms"),
+        ("CRAWLQ_FETCH_CONCURRENCY", "5"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let mut stack = Stack::start(&nats, &prefix, archive.path().to_str().unwrap(), &env);
+    for _ in 1..crawlers {
+        stack.spawn("crawler");
+    }
+    stack.all_ready(Duration::from_secs(30)).await;
+    let pages = u64::from(HOSTS) * 10;
+    let mut submit = vec![
+        "submit".to_string(),
+        "--wait".into(),
+        "--timeout=180s".into(),
+    ];
+    submit.extend(site.urls(pages));
+    let submit: Vec<&str> = submit.iter().map(String::as_str).collect();
+    let t0 = Instant::now();
+    let out = stack.run(&submit).await;
+    let took = t0.elapsed();
+    assert!(
+        out.contains(&format!("new {pages}")),
+        "{out}\n{}",
+        stack.log_tail()
+    );
+    let visits = visits.lock().unwrap().clone();
+    (took, visits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_crawlers_crawl_thirty_hosts_at_least_twice_as_fast_as_one_and_stay_polite() {
+    let (one, _) = crawl_30_hosts(1).await;
+    let (three, visits) = crawl_30_hosts(3).await;
+    let ratio = one.as_secs_f64() / three.as_secs_f64();
+    eprintln!(
+        "30 hosts x 10 pages, 0.2 s host delay, 0.3 s answers, 5 fetches per crawler: 1 crawler {:.1} s, 3 crawlers {:.1} s ({ratio:.2}x)",
+        one.as_secs_f64(),
+        three.as_secs_f64()
+    );
+    // Every host, under three replicas: starts at least the delay apart,
+    // and never two requests at once (one per host, cluster-wide).
+    let mut by_host: std::collections::BTreeMap<String, Vec<(Instant, Instant)>> =
+        Default::default();
+    for (host, start, end) in visits {
+        by_host.entry(host).or_default().push((start, end));
+    }
+    assert_eq!(by_host.len(), 30);
+    let mut smallest = f64::INFINITY;
+    for (host, mut v) in by_host {
+        v.sort();
+        for w in v.windows(2) {
+            let gap = (w[1].0 - w[0].0).as_secs_f64();
+            smallest = smallest.min(gap);
+            assert!(gap >= 0.19, "{host}: starts {gap:.3} s apart");
+            assert!(w[1].0 >= w[0].1, "{host}: two requests in flight at once");
+        }
+    }
+    eprintln!("3 crawlers: smallest gap between starts on one host {smallest:.3} s");
+    assert!(
+        ratio >= 2.0,
+        "3 crawlers gave {ratio:.2}x the throughput of one"
+    );
 }

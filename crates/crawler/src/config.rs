@@ -41,7 +41,7 @@ pub struct Config {
     /// Minimum delay between two requests to one host.
     #[arg(long = "host-delay", env = "CRAWLQ_HOST_DELAY", default_value = "1s", value_parser = parse_duration)]
     pub host_delay: Duration,
-    /// Requests in flight per host.
+    /// Requests in flight per host, across every crawler replica.
     #[arg(
         long = "host-concurrency",
         env = "CRAWLQ_HOST_CONCURRENCY",

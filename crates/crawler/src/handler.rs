@@ -27,7 +27,7 @@ use crate::fetch::{Fetcher, Limits, Validators};
 use crate::intake::{parse_intake, Intake};
 use crate::metrics as m;
 use crate::normalize::normalize;
-use crate::politeness::{Politeness, SharedSpacing};
+use crate::politeness::{Politeness, SharedHosts};
 use crate::robots::RobotsCache;
 use crate::ssrf::Guard;
 
@@ -58,7 +58,8 @@ pub struct CrawlHandler {
     fetcher: Fetcher,
     robots: Option<RobotsCache>,
     politeness: Arc<Politeness>,
-    spacing: SharedSpacing,
+    shared: SharedHosts,
+    per_host: usize,
     fetch_slots: Arc<Semaphore>,
     store: Store,
     pub(crate) topology: Topology,
@@ -110,7 +111,8 @@ impl CrawlHandler {
                 .respect_robots
                 .then(|| RobotsCache::new(buckets.robots, &config.robots_agent)),
             politeness: Politeness::new(config.host_concurrency),
-            spacing: SharedSpacing::new(buckets.hosts),
+            shared: SharedHosts::new(buckets.hosts),
+            per_host: config.host_concurrency.max(1),
             fetch_slots: Arc::new(Semaphore::new(config.fetch_concurrency.max(1))),
             store,
             topology,
@@ -230,19 +232,15 @@ impl CrawlHandler {
             .acquire(&host, delay, self.max_wait)
             .await
             .map_err(CrawlError::Deferred)?;
-        // Cluster-wide spacing: every replica's starts on this host are
-        // `delay` apart (no delay, nothing to coordinate).
-        let waited = if delay.is_zero() {
-            waited
-        } else {
-            let wait = self
-                .spacing
-                .reserve(&host, delay, self.max_wait)
-                .await?
-                .map_err(CrawlError::Deferred)?;
-            tokio::time::sleep(wait).await;
-            waited + wait
-        };
+        // Cluster-wide: every replica's starts on this host are `delay`
+        // apart, and at most `per_host` of them run at once.
+        let (lease, wait) = self
+            .shared
+            .reserve(&host, delay, self.per_host, self.max_wait)
+            .await?
+            .map_err(CrawlError::Deferred)?;
+        tokio::time::sleep(wait).await;
+        let waited = waited + wait;
         metrics::histogram!(m::POLITENESS_WAIT).record(waited.as_secs_f64());
         let _slot = self
             .fetch_slots
@@ -259,6 +257,7 @@ impl CrawlHandler {
             .fetch_obeying(&url, validators.as_ref(), self.robots.as_ref(), keep_gone)
             .await;
         gauge.decrement(1.0);
+        lease.release().await;
         if let Err(CrawlError::ServerError {
             status: 429 | 503,
             after: Some(after),
@@ -266,7 +265,7 @@ impl CrawlHandler {
         {
             // The host asked for a pause: every replica honours it.
             let until = crawlq_runtime::now_ms() + after.as_millis() as i64;
-            if let Err(e) = self.spacing.hold(&host, until).await {
+            if let Err(e) = self.shared.hold(&host, until).await {
                 tracing::warn!(host, error = %e, "Retry-After not shared with the other replicas");
             }
         }

@@ -7,110 +7,339 @@
 //! The map holds only hosts with work in flight or a delay still running;
 //! idle entries are dropped, so it does not grow with the URLs ever seen.
 //!
-//! Across replicas, [`SharedSpacing`] keeps each host's next allowed start
-//! in NATS KV, advanced by compare-and-set: every request start, whichever
-//! replica makes it, is at least the host's delay (or Crawl-delay) after
-//! the previous one, and a 429's Retry-After holds the host back for all.
-//! The per-host limit on requests in flight stays per replica.
+//! Across replicas, [`SharedHosts`] keeps each host's next allowed start
+//! and its requests in flight in one NATS KV entry, changed by
+//! compare-and-set: every request start, whichever replica makes it, is
+//! at least the host's delay (or Crawl-delay) after the previous one, at
+//! most `per_host` requests run on the host cluster-wide, and a 429's
+//! Retry-After holds the host back for all. A place in flight is a lease
+//! ([`LEASE`], renewed while the request runs), so a replica killed
+//! mid-fetch frees it within seconds. The in-process layer below it
+//! keeps one replica's requests from racing each other for the entry.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::error::CrawlError;
 
-/// Lifetime of a host's entry in the spacing bucket: longer than any
-/// delay or hold (Retry-After is capped at a day).
+/// Lifetime of a host's entry in the hosts bucket: longer than any delay
+/// or hold (Retry-After is capped at a day).
 pub const SPACING_TTL: Duration = Duration::from_secs(25 * 3600);
 
-/// Cluster-wide spacing of request starts per host (see the module doc).
-pub struct SharedSpacing {
-    kv: kv::Store,
+/// How long a request's place among a host's requests in flight lasts
+/// unless its replica renews it (every third of this while the request
+/// runs): a replica that dies mid-fetch frees its place within this.
+pub const LEASE: Duration = Duration::from_secs(15);
+
+/// One host's entry in the hosts bucket.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct HostEntry {
+    /// Earliest start of the next request, Unix ms.
+    next: i64,
+    /// The requests in flight, by any replica.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    held: Vec<Held>,
 }
 
-impl SharedSpacing {
-    /// Spacing kept in `kv` (a bucket whose entries live [`SPACING_TTL`]).
-    pub fn new(kv: kv::Store) -> SharedSpacing {
-        SharedSpacing { kv }
+#[derive(Debug, Serialize, Deserialize)]
+struct Held {
+    id: u64,
+    /// Unix ms after which the place is free even if never given back.
+    until: i64,
+}
+
+impl HostEntry {
+    /// An entry as stored; a bare number is the format before in-flight
+    /// places were shared (the next start alone).
+    fn decode(value: &[u8]) -> HostEntry {
+        let text = std::str::from_utf8(value).unwrap_or_default();
+        if let Ok(next) = text.parse::<i64>() {
+            return HostEntry {
+                next,
+                held: Vec::new(),
+            };
+        }
+        serde_json::from_str(text).unwrap_or_default()
+    }
+}
+
+/// What a reservation attempt found.
+enum Attempt {
+    /// Reserved: wait this long, then start.
+    Start(Duration),
+    /// The next start is further away than the caller waits.
+    TooLong(Duration),
+    /// Every place in flight is taken; the earliest lapses at this Unix ms.
+    Full(i64),
+}
+
+/// Cluster-wide politeness per host (see the module doc).
+pub struct SharedHosts {
+    inner: Arc<SharedInner>,
+}
+
+struct SharedInner {
+    kv: kv::Store,
+    /// This process's prefix of lease ids (random per process).
+    process: u64,
+    next_id: AtomicU64,
+    lease: Duration,
+    cache: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
+}
+
+/// A request's place among its host's requests in flight, cluster-wide.
+/// Renewed while held; [`HostLease::release`] gives it back (dropping it
+/// does too, in the background).
+pub struct HostLease {
+    inner: Arc<SharedInner>,
+    host: String,
+    id: u64,
+    renew: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SharedHosts {
+    /// Host state kept in `kv` (a bucket whose entries live [`SPACING_TTL`]).
+    pub fn new(kv: kv::Store) -> SharedHosts {
+        SharedHosts::with_lease(kv, LEASE)
     }
 
-    /// Reserves `host`'s next start, `delay` after the previous one made by
-    /// any replica: returns how long to wait before starting, or
-    /// `Err(wait)` when that is longer than `max_wait` (nothing reserved).
+    /// [`SharedHosts::new`] with places in flight lasting `lease`.
+    pub fn with_lease(kv: kv::Store, lease: Duration) -> SharedHosts {
+        let process = std::collections::hash_map::RandomState::new().hash_one(std::process::id())
+            & !0xffff_ffff;
+        SharedHosts {
+            inner: Arc::new(SharedInner {
+                kv,
+                process,
+                next_id: AtomicU64::new(1),
+                lease,
+                cache: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Takes one of `host`'s `per_host` places in flight and its next
+    /// start, `delay` after the previous start made by any replica.
+    /// Returns the lease and how long to wait before starting, or
+    /// `Err(wait)` when that is longer than `max_wait` (nothing kept).
     pub async fn reserve(
         &self,
         host: &str,
         delay: Duration,
+        per_host: usize,
         max_wait: Duration,
-    ) -> Result<Result<Duration, Duration>, CrawlError> {
-        self.advance(host, |now, next| {
-            let start = now.max(next);
-            let wait = Duration::from_millis((start - now) as u64);
-            if wait > max_wait {
-                return Err(wait);
+    ) -> Result<Result<(HostLease, Duration), Duration>, CrawlError> {
+        let inner = &self.inner;
+        let id = inner.process | inner.next_id.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
+        let started = Instant::now();
+        let mut poll = Duration::from_millis(10);
+        loop {
+            let attempt = inner
+                .advance(host, |now, e| {
+                    e.held.retain(|h| h.until > now);
+                    if e.held.len() >= per_host.max(1) {
+                        let earliest = e.held.iter().map(|h| h.until).min().unwrap_or(now);
+                        return (false, Attempt::Full(earliest));
+                    }
+                    let start = now.max(e.next);
+                    let wait = Duration::from_millis((start - now) as u64);
+                    if wait + started.elapsed() > max_wait {
+                        return (false, Attempt::TooLong(wait));
+                    }
+                    e.next = start + delay.as_millis() as i64;
+                    e.held.push(Held {
+                        id,
+                        until: start + inner.lease.as_millis() as i64,
+                    });
+                    (true, Attempt::Start(wait))
+                })
+                .await?;
+            match attempt {
+                Attempt::Start(wait) => {
+                    let lease = HostLease {
+                        inner: inner.clone(),
+                        host: host.to_string(),
+                        id,
+                        renew: Some(tokio::spawn(renew(inner.clone(), host.to_string(), id))),
+                    };
+                    return Ok(Ok((lease, wait)));
+                }
+                Attempt::TooLong(wait) => return Ok(Err(wait)),
+                Attempt::Full(earliest) => {
+                    // Requests on other replicas hold every place: look
+                    // again soon, or give up when the wait is too long.
+                    if started.elapsed() + poll > max_wait {
+                        let lapse = (earliest - crawlq_runtime::now_ms()).max(0) as u64;
+                        return Ok(Err(Duration::from_millis(lapse).max(poll)));
+                    }
+                    tokio::time::sleep(poll).await;
+                    poll = (poll * 2).min(Duration::from_millis(200));
+                }
             }
-            Ok((start + delay.as_millis() as i64, wait))
-        })
-        .await
+        }
     }
 
     /// Holds `host` back until `until_ms` (Unix ms) for every replica.
     pub async fn hold(&self, host: &str, until_ms: i64) -> Result<(), CrawlError> {
-        self.advance(host, |_, next| Ok::<_, ()>((next.max(until_ms), ())))
+        self.inner
+            .advance(host, |_, e| {
+                e.next = e.next.max(until_ms);
+                (true, ())
+            })
             .await
-            .map(|_| ())
+    }
+}
+
+/// Keeps a lease alive while its request runs.
+async fn renew(inner: Arc<SharedInner>, host: String, id: u64) {
+    loop {
+        tokio::time::sleep(inner.lease / 3).await;
+        let renewed = inner
+            .advance(&host, |now, e| {
+                let held = e.held.iter_mut().find(|h| h.id == id);
+                let found = held.is_some();
+                if let Some(h) = held {
+                    h.until = now + inner.lease.as_millis() as i64;
+                }
+                (found, ())
+            })
+            .await;
+        if let Err(e) = renewed {
+            tracing::warn!(host, error = %e, "host lease not renewed");
+        }
+    }
+}
+
+impl HostLease {
+    /// Gives the place back for the host's next request.
+    pub async fn release(mut self) {
+        if let Some(renew) = self.renew.take() {
+            renew.abort();
+        }
+        self.inner.release(&self.host, self.id).await;
+    }
+}
+
+impl Drop for HostLease {
+    fn drop(&mut self) {
+        // Not released (the request was cancelled): give it back in the
+        // background; it lapses by itself if that fails too.
+        if let Some(renew) = self.renew.take() {
+            renew.abort();
+            let (inner, host, id) = (self.inner.clone(), std::mem::take(&mut self.host), self.id);
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { inner.release(&host, id).await });
+            }
+        }
+    }
+}
+
+impl SharedInner {
+    async fn release(&self, host: &str, id: u64) {
+        let released = self
+            .advance(host, |_, e| {
+                let before = e.held.len();
+                e.held.retain(|h| h.id != id);
+                (e.held.len() != before, ())
+            })
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(host, error = %e, "host lease not given back; it lapses in {:?}", self.lease);
+        }
     }
 
-    /// A compare-and-set loop on the host's next start: `step(now, next)`
-    /// gives the new next start and a result, or refuses.
-    async fn advance<T, E>(
+    /// The host's local copy of its entry, shared by this process's
+    /// requests for the host (the map keeps hosts in use and up to 4,096).
+    fn cached(&self, host: &str) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
+        let mut map = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 4096 {
+            map.retain(|_, c| Arc::strong_count(c) > 1);
+        }
+        map.entry(host.to_string()).or_default().clone()
+    }
+
+    /// A compare-and-set loop on the host's entry: `step(now, entry)`
+    /// changes it and says whether to write it back. This process's
+    /// requests for one host take turns, so they never race each other;
+    /// the copy kept from the last write saves the read unless another
+    /// replica wrote since (then the write fails and the entry is read).
+    async fn advance<T>(
         &self,
         host: &str,
-        step: impl Fn(i64, i64) -> Result<(i64, T), E>,
-    ) -> Result<Result<T, E>, CrawlError> {
+        mut step: impl FnMut(i64, &mut HostEntry) -> (bool, T),
+    ) -> Result<T, CrawlError> {
         let key = crate::robots::kv_key(host);
+        let cached = self.cached(host);
+        let mut cached = cached.lock().await;
         for attempt in 0..50u64 {
-            let entry = self
-                .kv
-                .entry(&key)
-                .await
-                .map_err(|e| CrawlError::infra("host spacing", e))?;
-            let (next, revision) = match &entry {
-                Some(e) if e.operation == kv::Operation::Put => (
-                    std::str::from_utf8(&e.value)
-                        .ok()
-                        .and_then(|v| v.parse::<i64>().ok())
-                        .unwrap_or(0),
-                    Some(e.revision),
-                ),
-                Some(e) => (0, Some(e.revision)),
-                None => (0, None),
+            let from_cache = cached.is_some();
+            let (mut state, revision) = match cached.take() {
+                Some(c) => (c.entry, Some(c.revision)),
+                None => match self
+                    .kv
+                    .entry(&key)
+                    .await
+                    .map_err(|e| CrawlError::infra("host politeness", e))?
+                {
+                    Some(e) if e.operation == kv::Operation::Put => {
+                        (HostEntry::decode(&e.value), Some(e.revision))
+                    }
+                    Some(e) => (HostEntry::default(), Some(e.revision)),
+                    None => (HostEntry::default(), None),
+                },
             };
-            let (new, out) = match step(crawlq_runtime::now_ms(), next) {
-                Ok(v) => v,
-                Err(e) => return Ok(Err(e)),
-            };
-            let value = Bytes::from(new.to_string());
+            let (write, out) = step(crawlq_runtime::now_ms(), &mut state);
+            if !write {
+                if from_cache {
+                    // Only an entry just read can refuse: another replica
+                    // may have freed a place since the copy was kept.
+                    continue;
+                }
+                if let Some(revision) = revision {
+                    *cached = Some(Cached {
+                        entry: state,
+                        revision,
+                    });
+                }
+                return Ok(out);
+            }
+            let value = Bytes::from(serde_json::to_vec(&state).expect("host entry serializes"));
             let written = match revision {
-                Some(r) => self.kv.update(&key, value, r).await.is_ok(),
-                None => self.kv.create(&key, value).await.is_ok(),
+                Some(r) => self.kv.update(&key, value, r).await.ok(),
+                None => self.kv.create(&key, value).await.ok(),
             };
-            if written {
-                return Ok(Ok(out));
+            if let Some(revision) = written {
+                *cached = Some(Cached {
+                    entry: state,
+                    revision,
+                });
+                return Ok(out);
             }
             // Another replica moved first: read again, after a little
             // jitter so racing replicas spread out.
-            tokio::time::sleep(Duration::from_millis(1 + attempt % 7)).await;
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(1 + attempt % 7)).await;
+            }
         }
         Err(CrawlError::infra(
-            "host spacing",
+            "host politeness",
             std::io::Error::other(format!("{host}: compare-and-set lost 50 times in a row")),
         ))
     }
+}
+
+/// A host's entry as this process last wrote it.
+struct Cached {
+    entry: HostEntry,
+    revision: u64,
 }
 
 #[derive(Debug)]

@@ -509,6 +509,19 @@ pub async fn ensure_kv(
     max_age: Duration,
     replicas: usize,
 ) -> Result<kv::Store, Error> {
+    ensure_kv_stored(js, bucket, max_age, replicas, stream::StorageType::File).await
+}
+
+/// [`ensure_kv`] with the storage chosen: memory for state that is
+/// rewritten many times a second and cheap to lose (host politeness),
+/// where a file bucket would sync every write to disk.
+pub async fn ensure_kv_stored(
+    js: &jetstream::Context,
+    bucket: &str,
+    max_age: Duration,
+    replicas: usize,
+    storage: stream::StorageType,
+) -> Result<kv::Store, Error> {
     if let Ok(store) = js.get_key_value(bucket).await {
         return Ok(store);
     }
@@ -518,7 +531,7 @@ pub async fn ensure_kv(
         subjects: vec![format!("$KV.{bucket}.>")],
         max_messages_per_subject: 1,
         max_age,
-        storage: stream::StorageType::File,
+        storage,
         num_replicas: replicas,
         allow_rollup: true,
         deny_delete: true,

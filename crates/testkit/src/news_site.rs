@@ -148,6 +148,12 @@ impl NewsSite {
     /// Serves the site on `hosts` loopback addresses (127.0.0.1 up to
     /// 127.0.0.`hosts`) sharing one free port.
     pub async fn serve(hosts: u8) -> NewsSite {
+        NewsSite::serve_router(hosts, router()).await
+    }
+
+    /// [`NewsSite::serve`] with another router (the site's own wrapped in
+    /// layers that delay or record requests, for example).
+    pub async fn serve_router(hosts: u8, app: Router) -> NewsSite {
         assert!(hosts >= 1);
         'port: loop {
             let port = crate::free_port();
@@ -159,7 +165,6 @@ impl NewsSite {
                     Err(_) => continue 'port,
                 }
             }
-            let app = router();
             let hosts = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
             let tasks = listeners
                 .into_iter()
