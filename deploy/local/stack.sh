@@ -28,9 +28,25 @@ alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 
 port_busy() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 
+# data/nats remembers the newest nats-server that ran on it; an older one
+# is refused (a downgrade can misread what a newer server wrote).
+check_nats_version() {
+  local have recorded
+  have=$("$NATS_BIN" --version 2>&1 | sed -n 's/.*v\([0-9][0-9.]*\).*/\1/p' | head -1)
+  [ -n "$have" ] || { echo "cannot tell the version of $NATS_BIN" >&2; exit 1; }
+  recorded=$(cat "$DATA/nats/server-version" 2>/dev/null || true)
+  if [ -n "$recorded" ] && [ "$recorded" != "$have" ] &&
+     [ "$(printf '%s\n%s\n' "$recorded" "$have" | sort -V | head -1)" = "$have" ]; then
+    echo "$DATA/nats was written by nats-server $recorded; $NATS_BIN is $have, older: refusing (run \`make deps\`, or point NATS_SERVER_BIN at $recorded or newer)" >&2
+    exit 1
+  fi
+  echo "$have" > "$DATA/nats/server-version"
+}
+
 start_nats() {
   mkdir -p "$DATA/nats" "$RUN" "$LOGS"
   if alive nats; then return; fi
+  check_nats_version
   if port_busy "127.0.0.1:$NATS_PORT"; then
     echo "port $NATS_PORT is taken (another crawlq stack, or CRAWLQ_LOCAL_NATS_PORT=...)" >&2; exit 1
   fi

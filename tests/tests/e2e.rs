@@ -681,3 +681,44 @@ async fn commands_fail_fast_on_a_wrong_url_or_prefix() {
         "submit created no stream"
     );
 }
+
+/// `deploy/local/stack.sh` with `nats-server` replaced by a script that
+/// reports `version`; returns the exit status and stderr.
+fn local_stack_with_nats(data: &Path, version: &str) -> (bool, String) {
+    let fake = data.join("fake-nats-server");
+    std::fs::write(&fake, format!("#!/bin/sh\necho \"nats-server: v{version}\"\n")).unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let bin = crawlq_e2e::binary();
+    let out = std::process::Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local/stack.sh"))
+        .arg("up")
+        .env("CRAWLQ_DATA", data)
+        .env("CRAWLQ_BIN", &bin)
+        .env("CRAWLQ_SITE_BIN", bin.with_file_name("crawlq-sample-site"))
+        .env("NATS_SERVER_BIN", &fake)
+        .env("CRAWLQ_LOCAL_NATS_PORT", crawlq_testkit::free_port().to_string())
+        .output()
+        .unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn the_local_stack_refuses_a_nats_server_older_than_the_one_that_wrote_its_data() {
+    let data = tempfile::tempdir().unwrap();
+    let recorded = data.path().join("nats/server-version");
+    std::fs::create_dir_all(recorded.parent().unwrap()).unwrap();
+    std::fs::write(&recorded, "2.15.1\n").unwrap();
+    let (ok, err) = local_stack_with_nats(data.path(), "2.10.4");
+    assert!(!ok);
+    assert!(
+        err.contains("written by nats-server 2.15.1") && err.contains("2.10.4, older: refusing"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&recorded).unwrap(), "2.15.1\n");
+    // A newer server is let through (it fails here only because the fake
+    // never listens) and becomes the recorded one.
+    let (ok, err) = local_stack_with_nats(data.path(), "2.16.0");
+    assert!(!ok);
+    assert!(err.contains("nats-server did not start"), "{err}");
+    assert_eq!(std::fs::read_to_string(&recorded).unwrap(), "2.16.0\n");
+}
