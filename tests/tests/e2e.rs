@@ -686,7 +686,11 @@ async fn commands_fail_fast_on_a_wrong_url_or_prefix() {
 /// reports `version`; returns the exit status and stderr.
 fn local_stack_with_nats(data: &Path, version: &str) -> (bool, String) {
     let fake = data.join("fake-nats-server");
-    std::fs::write(&fake, format!("#!/bin/sh\necho \"nats-server: v{version}\"\n")).unwrap();
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"nats-server: v{version}\"\n"),
+    )
+    .unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let bin = crawlq_e2e::binary();
     let out = std::process::Command::new("bash")
@@ -696,10 +700,16 @@ fn local_stack_with_nats(data: &Path, version: &str) -> (bool, String) {
         .env("CRAWLQ_BIN", &bin)
         .env("CRAWLQ_SITE_BIN", bin.with_file_name("crawlq-sample-site"))
         .env("NATS_SERVER_BIN", &fake)
-        .env("CRAWLQ_LOCAL_NATS_PORT", crawlq_testkit::free_port().to_string())
+        .env(
+            "CRAWLQ_LOCAL_NATS_PORT",
+            crawlq_testkit::free_port().to_string(),
+        )
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]

@@ -16,6 +16,13 @@ pub fn parse(s: &str) -> Option<i64> {
 /// Parses `s` into Unix milliseconds and the UTC offset it gave, in
 /// minutes (`None` when it gave none and was read as UTC).
 pub fn parse_zoned(s: &str) -> Option<(i64, Option<i32>)> {
+    parse_zoned_in(s, false)
+}
+
+/// [`parse_zoned`] for a page whose locale writes the month first
+/// (`month_first`: American English), which decides `03/01/2017`; where
+/// either number is above 12 the form decides by itself.
+pub fn parse_zoned_in(s: &str, month_first: bool) -> Option<(i64, Option<i32>)> {
     let s = s.trim();
     if s.is_empty() || s.len() > 100 {
         return None;
@@ -23,7 +30,7 @@ pub fn parse_zoned(s: &str) -> Option<(i64, Option<i32>)> {
     zoned(s)
         .or_else(|| parse_rfc3339_like(s).map(|ms| (ms, None)))
         .or_else(|| parse_cjk(s).map(|ms| (ms, None)))
-        .or_else(|| parse_numeric(s).map(|ms| (ms, None)))
+        .or_else(|| parse_numeric(s, month_first).map(|ms| (ms, None)))
         .or_else(|| parse_english(s).map(|ms| (ms, None)))
         .filter(|(ms, _)| plausible(*ms))
 }
@@ -138,7 +145,7 @@ fn parse_cjk(s: &str) -> Option<i64> {
 
 /// `2023/11/09 12:42`, `2023.11.09`, `09/11/2023 - 12:42` (day first, as
 /// European and Chinese sites print it), `09.11.2023`.
-fn parse_numeric(s: &str) -> Option<i64> {
+fn parse_numeric(s: &str, month_first: bool) -> Option<i64> {
     if s.chars()
         .any(|c| c.is_alphabetic() && !matches!(c, 'T' | 'Z'))
     {
@@ -152,7 +159,8 @@ fn parse_numeric(s: &str) -> Option<i64> {
     let (y, mo, d) = if a.1 == 4 {
         (a.0, b.0, c.0)
     } else if c.1 == 4 {
-        if a.0 > 12 || b.0 <= 12 {
+        let day_first = a.0 > 12 || (b.0 <= 12 && !month_first);
+        if day_first {
             (c.0, b.0, a.0)
         } else {
             (c.0, a.0, b.0)
@@ -294,7 +302,13 @@ fn parse_english(s: &str) -> Option<i64> {
         );
         (!short_ambiguous || words.len() <= 3).then_some(m)
     })?;
-    let n = numbers(&lower);
+    // The day is never a time's hour or minute ("10:19am 19 December").
+    let dateish: String = lower
+        .split_whitespace()
+        .filter(|w| !w.contains(':'))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let n = numbers(&dateish);
     let year = n.iter().find(|v| v.1 == 4)?.0;
     let day = n.iter().find(|v| v.1 <= 2 && (1..=31).contains(&v.0))?.0;
     // Time: the first "h:mm" after the year or day.
@@ -410,6 +424,12 @@ mod tests {
         assert_eq!(parse("9. November 2023"), Some(1_699_488_000_000));
         assert_eq!(parse("9 de noviembre de 2023"), Some(1_699_488_000_000));
         assert_eq!(parse("Nov. 9, 2023"), Some(1_699_488_000_000));
+        // The hour is not the day.
+        assert_eq!(
+            parse("Published 10:19am 19 December 2025"),
+            parse("19 December 2025 10:19")
+        );
+        assert_eq!(parse("19 December 2025"), Some(1_766_102_400_000));
         // A word that merely starts like a month is not one.
         assert_eq!(parse("Marketing 10 trends 2025"), None);
     }

@@ -49,6 +49,7 @@ struct Sel {
     canonical: Selector,
     title: Selector,
     h1: Selector,
+    subheads: Selector,
     time: Selector,
     itemprop_pub: Selector,
     itemprop_mod: Selector,
@@ -65,6 +66,7 @@ fn sel() -> &'static Sel {
             canonical: s(r#"link[rel~="canonical"]"#),
             title: s("title"),
             h1: s("h1"),
+            subheads: s("h2, h3, h4"),
             time: s("article time[datetime], main time[datetime], time[datetime]"),
             itemprop_pub: s(r#"[itemprop="datePublished"]"#),
             itemprop_mod: s(r#"[itemprop="dateModified"]"#),
@@ -204,10 +206,14 @@ pub fn extract(doc: &Html, final_url: &Url, now_ms: i64) -> Meta {
         ld,
         ld_all,
         heading: None,
+        month_first: false,
         final_url,
         future_limit: now_ms + 5 * 60 * 1000,
     };
     page.heading = page.find_heading();
+    page.month_first = page
+        .language()
+        .is_some_and(|l| l.eq_ignore_ascii_case("en-us"));
     let site_name = page.site_name();
     let published = page.published();
     Meta {
@@ -238,6 +244,9 @@ struct Sources<'a> {
     ld_all: Vec<Value>,
     /// The article's `h1` (see [`Sources::find_heading`]).
     heading: Option<ElementRef<'a>>,
+    /// Does the page's language write `03/01/2017` month first (American
+    /// English)?
+    month_first: bool,
     final_url: &'a Url,
     /// Dates after this (five minutes from now) are refused.
     future_limit: i64,
@@ -279,29 +288,7 @@ impl<'a> Sources<'a> {
     /// the first in an `article` or `main`, else the first (a logo in an
     /// `h1` is common).
     fn find_heading(&self) -> Option<ElementRef<'a>> {
-        let norm = |s: &str| collapse(s).to_lowercase();
-        let h1s: Vec<(ElementRef<'a>, String)> = self
-            .doc
-            .select(&sel().h1)
-            .take(20)
-            .map(|e| (e, norm(&e.text().collect::<String>())))
-            .filter(|(_, t)| !t.is_empty())
-            .collect();
-        let titles: Vec<String> = [
-            self.m("og:title").map(str::to_string),
-            self.text_of(&sel().title),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|t| norm(&t))
-        .filter(|t| !t.is_empty())
-        .collect();
-        let named = h1s.iter().find(|(_, t)| {
-            t.chars().count() >= 10
-                && titles
-                    .iter()
-                    .any(|title| title.contains(t.as_str()) || t.contains(title.as_str()))
-        });
+        let h1s = self.headings(&sel().h1);
         let in_main = || {
             h1s.iter().find(|(e, _)| {
                 e.ancestors()
@@ -309,7 +296,60 @@ impl<'a> Sources<'a> {
                     .any(|a| matches!(a.value().name(), "article" | "main"))
             })
         };
-        named.or_else(in_main).or(h1s.first()).map(|(e, _)| *e)
+        self.named_by_title(&h1s)
+            .or_else(in_main)
+            .or(h1s.first())
+            .map(|(e, _)| *e)
+    }
+
+    /// Where the header's printed date is looked for: the heading, else
+    /// (a page without an `h1`) the `h2` to `h4` the page title names, or
+    /// that has most of the title's words.
+    fn date_anchor(&self) -> Option<ElementRef<'a>> {
+        self.heading.or_else(|| {
+            let heads = self.headings(&sel().subheads);
+            let title = self
+                .text_of(&sel().title)
+                .unwrap_or_default()
+                .to_lowercase();
+            self.named_by_title(&heads)
+                .or_else(|| heads.iter().find(|(_, t)| overlap(&title, t) >= 0.6))
+                .map(|(e, _)| *e)
+        })
+    }
+
+    /// The first 20 non-empty elements `selector` picks, with their text
+    /// collapsed and lowercased.
+    fn headings(&self, selector: &Selector) -> Vec<(ElementRef<'a>, String)> {
+        self.doc
+            .select(selector)
+            .take(20)
+            .map(|e| (e, collapse(&e.text().collect::<String>()).to_lowercase()))
+            .filter(|(_, t)| !t.is_empty())
+            .collect()
+    }
+
+    /// The first of `heads` that `og:title` or `<title>` names (one holds
+    /// the other; 10 characters at least).
+    fn named_by_title<'h>(
+        &self,
+        heads: &'h [(ElementRef<'a>, String)],
+    ) -> Option<&'h (ElementRef<'a>, String)> {
+        let titles: Vec<String> = [
+            self.m("og:title").map(str::to_string),
+            self.text_of(&sel().title),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|t| collapse(&t).to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+        heads.iter().find(|(_, t)| {
+            t.chars().count() >= 10
+                && titles
+                    .iter()
+                    .any(|title| title.contains(t.as_str()) || t.contains(title.as_str()))
+        })
     }
 
     fn text_of(&self, selector: &scraper::Selector) -> Option<String> {
@@ -423,7 +463,7 @@ impl<'a> Sources<'a> {
         cands
             .iter()
             .flatten()
-            .filter_map(|s| dates::parse_zoned(s))
+            .filter_map(|s| dates::parse_zoned_in(s, self.month_first))
             .find(|(ms, _)| self.acceptable(*ms))
     }
 
@@ -447,7 +487,10 @@ impl<'a> Sources<'a> {
         // The header scan reads the page's text: only when nothing
         // better dated it.
         let header = std::cell::OnceCell::new();
-        let header = || header.get_or_init(|| self.heading.map(header_dates).unwrap_or_default());
+        let header =
+            || header.get_or_init(|| self.date_anchor().map(header_dates).unwrap_or_default());
+        let labelled = std::cell::OnceCell::new();
+        let labelled = || labelled.get_or_init(|| labelled_dates(self.doc));
         let sources: [(DateSource, Vec<Option<String>>); 5] = [
             (DateSource::JsonLd, json_ld),
             (
@@ -480,19 +523,36 @@ impl<'a> Sources<'a> {
             self.first_zoned(cands)
                 .map(|(ms, offset)| (ms, offset, source))
         };
-        sources
+        let declared = sources
             .iter()
-            .find_map(|(source, cands)| zoned(*source, cands))
+            .find_map(|(source, cands)| zoned(*source, cands));
+        // A page is at least as old as the date its header prints: when
+        // that is days before the declared one (a CMS migration or a
+        // republication reset the metadata), the printed one is the
+        // original. A day or less apart is a time zone, where the declared
+        // time is the more precise.
+        if let Some((declared_ms, ..)) = declared {
+            let printed = header()
+                .byline
+                .then(|| zoned(DateSource::Text, &[header().published.clone()]))
+                .flatten();
+            if let Some(p) = printed.filter(|p| p.0 < declared_ms - 2 * 86_400_000) {
+                return Some(p);
+            }
+        }
+        declared
             .or_else(|| {
                 dates::from_url(self.final_url.as_str())
                     .filter(|ms| self.acceptable(*ms))
                     .map(|ms| (ms, None, DateSource::Url))
             })
             .or_else(|| zoned(DateSource::Text, &[header().published.clone()]))
+            .or_else(|| zoned(DateSource::Text, &[labelled().published.clone()]))
             .or_else(|| {
                 let modified = self.modified_candidates();
                 zoned(DateSource::Modified, &modified)
                     .or_else(|| zoned(DateSource::Modified, &[header().updated.clone()]))
+                    .or_else(|| zoned(DateSource::Modified, &[labelled().updated.clone()]))
             })
     }
 
@@ -707,59 +767,128 @@ fn attr_context(e: ElementRef<'_>) -> String {
 #[derive(Debug, Default)]
 struct HeaderDates {
     published: Option<String>,
+    /// Where the published date was found: its text's index and length.
+    published_at: Option<(usize, usize)>,
     updated: Option<String>,
+    /// The published date is a short text of its own right under the
+    /// heading (a byline), not a phrase in the story or a table.
+    byline: bool,
 }
 
 fn header_dates(h1: ElementRef<'_>) -> HeaderDates {
-    let mut out = HeaderDates::default();
+    let texts = page_texts(h1.tree());
     let doc = h1.tree();
-    let texts: Vec<(ego_tree::NodeId, &str)> = doc
-        .root()
+    let in_h1 = |id: ego_tree::NodeId| {
+        doc.get(id)
+            .is_some_and(|n| n.ancestors().any(|a| a.id() == h1.id()))
+    };
+    let Some(at) = texts.iter().position(|(id, _)| in_h1(*id)) else {
+        return HeaderDates::default();
+    };
+    let after = (at..texts.len()).take(60);
+    let before = (0..at).rev().take(15);
+    let mut out = scan_dates(&texts, after.chain(before), false);
+    out.byline = out
+        .published_at
+        .is_some_and(|(i, len)| i > at && i <= at + 25 && len <= 40);
+    out
+}
+
+/// Dates the page labels anywhere ("Published on April 13, 2023",
+/// "Posted: 15 August 2025", "Last updated: November 13, 2025"), for a
+/// page that prints its date far from its heading (under the article, in
+/// a sidebar) or has no heading: only labelled ones count there.
+fn labelled_dates(doc: &Html) -> HeaderDates {
+    let texts = page_texts(&doc.tree);
+    scan_dates(&texts, 0..texts.len(), true)
+}
+
+/// The page's non-empty text nodes outside scripts and styles, in order.
+fn page_texts(doc: &ego_tree::Tree<scraper::Node>) -> Vec<(ego_tree::NodeId, &str)> {
+    doc.root()
         .descendants()
         .filter_map(|n| {
             let t = n.value().as_text()?;
             let parent = n
                 .parent()
                 .and_then(|p| p.value().as_element().map(|e| e.name()));
-            (!matches!(parent, Some("script" | "style" | "noscript" | "template")))
-                .then_some((n.id(), &**t))
+            // Table cells hold data ("1/1/2013 +13.1%"), not the page's date.
+            (!matches!(
+                parent,
+                Some("script" | "style" | "noscript" | "template" | "td" | "th")
+            ))
+            .then_some((n.id(), &**t))
         })
         .filter(|(_, t)| !t.trim().is_empty())
-        .collect();
-    let in_h1 = |id: ego_tree::NodeId| {
-        doc.get(id)
-            .is_some_and(|n| n.ancestors().any(|a| a.id() == h1.id()))
-    };
-    let Some(at) = texts.iter().position(|(id, _)| in_h1(*id)) else {
-        return out;
-    };
-    let after = texts.iter().enumerate().skip(at).take(60);
-    let before = texts[..at].iter().enumerate().rev().take(15);
-    for (i, (_, text)) in after.chain(before) {
-        let text = collapse(text);
-        if text.chars().count() < 6 || text.chars().count() > 90 {
+        .collect()
+}
+
+/// The first published and updated dates among `texts[order]`, each
+/// labelled by its own text and the short text before it; with
+/// `labelled_only`, a date without a publish or update label is passed.
+fn scan_dates(
+    texts: &[(ego_tree::NodeId, &str)],
+    order: impl Iterator<Item = usize>,
+    labelled_only: bool,
+) -> HeaderDates {
+    let mut out = HeaderDates::default();
+    for i in order {
+        let mut text = collapse(texts[i].1);
+        if text.chars().count() > 90 {
+            // A dateline opening the story: "CITY, Dec 20, 2025 (AGENCY) - ".
+            match text.split_once(" - ").or_else(|| text.split_once(" – ")) {
+                Some((line, _)) if line.chars().count() <= 60 && !labelled_only => {
+                    text = line.to_string()
+                }
+                _ => continue,
+            }
+        }
+        if text.chars().count() < 6 {
             continue;
         }
         let Some(found) = text_date(&text) else {
             continue;
         };
         let label = match i.checked_sub(1).and_then(|j| texts.get(j)) {
-            Some((_, prev)) if prev.trim().chars().count() <= 30 => format!("{prev} {text}"),
+            Some((_, prev)) if prev.trim().chars().count() <= 60 => format!("{prev} {text}"),
             _ => text.clone(),
         };
         let slot = if says_updated(&label) {
             &mut out.updated
-        } else {
+        } else if !labelled_only || says_published(&label) {
             &mut out.published
+        } else {
+            continue;
         };
         if slot.is_none() {
             *slot = Some(found);
         }
         if out.published.is_some() {
+            out.published_at = Some((i, text.chars().count()));
             break;
         }
     }
     out
+}
+
+/// Does a label say "published" (or posted, written)?
+fn says_published(label: &str) -> bool {
+    let l = label.to_lowercase();
+    [
+        "publish",
+        "posted",
+        "written",
+        "publié",
+        "veröffentlicht",
+        "publicado",
+        "pubblicato",
+        "gepubliceerd",
+        "发布",
+        "发表",
+        "日期",
+    ]
+    .iter()
+    .any(|w| l.contains(w))
 }
 
 /// The part of a short text that parses as a date, if any.
@@ -978,6 +1107,63 @@ mod tests {
         );
         assert_eq!(m.published, Some((1_699_530_120_000, DateSource::JsonLd)));
         assert_eq!(m.published_offset, Some(480));
+    }
+
+    #[test]
+    fn printed_dates_beyond_the_heading() {
+        const DAY: i64 = 86_400_000;
+        // A byline printed days before the declared date is the original
+        // (the metadata was reset); a day apart is a time zone, and the
+        // declared time stays.
+        let ld = |d: &str| {
+            format!(
+                r#"<script type="application/ld+json">{{"@type":"Article","datePublished":"{d}"}}</script>"#
+            )
+        };
+        let page = |d: &str, printed: &str| {
+            meta(&format!(
+                "{}<h1>A long enough headline</h1><p>Jane Roe</p><p>{printed}</p><p>Body text of the story.</p>",
+                ld(d)
+            ))
+        };
+        let m = page("2025-06-24T00:00:00Z", "August 25, 2024");
+        assert_eq!(m.published, Some((1_724_544_000_000, DateSource::Text)));
+        let m = page("2025-08-26T02:00:00Z", "August 25, 2025");
+        assert_eq!(m.published.unwrap().1, DateSource::JsonLd);
+        // A date in a table under the heading is data, not a byline.
+        let m = meta(&format!(
+            "{}<h1>A long enough headline</h1><table><tr><td>1/1/2013</td><td>+13%</td></tr></table>",
+            ld("2025-02-12T00:00:00Z")
+        ));
+        assert_eq!(m.published.unwrap().1, DateSource::JsonLd);
+        // No h1: the h2 that has most of the title's words anchors the scan.
+        let m = meta(
+            "<title>Introducing the Cayenne Data Accelerator | Spice</title><h2>Introducing Cayenne: a data accelerator built for scale</h2><small>December 17, 2025</small>",
+        );
+        assert_eq!(m.published, Some((1_765_929_600_000, DateSource::Text)));
+        // A dateline opening the story.
+        let m = meta(
+            "<h4>Homestead gardening makes rural communities self-reliant</h4><title>Homestead gardening makes rural communities self-reliant | District</title><p>RAJSHAHI, Dec 20, 2025 (BSS) - Homestead gardening has been contributing significantly to rural communities for years.</p>",
+        );
+        assert_eq!(
+            m.published.map(|p| p.0 / DAY),
+            Some(1_766_188_800_000 / DAY)
+        );
+        // Far from any heading, only a labelled date counts.
+        let filler = "<p>Paragraph of the story that goes on.</p>".repeat(80);
+        let m = meta(&format!(
+            "<h1>A long enough headline</h1>{filler}<p>Written by Moses Kim and Kate Shokurova</p><p>April 8, 2024</p>"
+        ));
+        assert_eq!(m.published, Some((1_712_534_400_000, DateSource::Text)));
+        let m = meta(&format!(
+            "<h1>A long enough headline</h1>{filler}<p>April 8, 2024</p>"
+        ));
+        assert_eq!(m.published, None);
+        // American English writes the month first; elsewhere the day.
+        let m = meta(r#"<html lang="en-US"><h1>A long enough headline</h1><p>8/1/2025</p>"#);
+        assert_eq!(m.published, Some((1_754_006_400_000, DateSource::Text)));
+        let m = meta(r#"<html lang="fr"><h1>A long enough headline</h1><p>8/1/2025</p>"#);
+        assert_eq!(m.published, Some((1_736_294_400_000, DateSource::Text)));
     }
 
     #[test]
