@@ -375,7 +375,13 @@ impl<'a> Sources<'a> {
     /// og:title, the JSON-LD headline, `<title>`, twitter:title, in that
     /// order, without the site-name suffix (SEO titles often differ from
     /// the headline printed on the page).
+    /// The title, repaired of the damage templates do to it (see
+    /// [`tidy_text`]).
     fn title(&self, site_name: &str) -> String {
+        tidy_text(&self.raw_title(site_name)).into_owned()
+    }
+
+    fn raw_title(&self, site_name: &str) -> String {
         let others: Vec<String> = [
             self.m("og:title").map(str::to_string),
             self.ld("headline").and_then(ld_str),
@@ -908,6 +914,132 @@ fn text_date(text: &str) -> Option<String> {
     None
 }
 
+/// Repairs two kinds of template damage in a short text:
+/// - entities escaped twice, left literal once parsed (`&#x26;`, `&amp;`);
+/// - UTF-8 read as Latin-1 or Windows-1252 (`Investorâ\u{80}\u{99}s`),
+///   told by the C1 control characters it leaves, which no text holds.
+pub fn tidy_text(s: &str) -> std::borrow::Cow<'_, str> {
+    let mut out = std::borrow::Cow::Borrowed(s);
+    if out.contains('&') {
+        out = std::borrow::Cow::Owned(decode_entities(&out));
+    }
+    if out.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+        if let Some(fixed) = reread_as_utf8(&out) {
+            out = std::borrow::Cow::Owned(fixed);
+        }
+    }
+    out
+}
+
+/// Decodes the character references left in a text: numeric ones and the
+/// few named ones templates double-escape.
+fn decode_entities(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let end = rest.as_bytes()[..rest.len().min(12)]
+            .iter()
+            .position(|&b| b == b';');
+        let decoded = end.and_then(|end| {
+            let name = &rest[1..end];
+            let c = match name {
+                "amp" => Some('&'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "nbsp" => Some(' '),
+                _ => {
+                    let code = name
+                        .strip_prefix("#x")
+                        .or_else(|| name.strip_prefix("#X"))
+                        .map(|h| u32::from_str_radix(h, 16))
+                        .or_else(|| name.strip_prefix('#').map(str::parse::<u32>));
+                    code.and_then(Result::ok).and_then(char::from_u32)
+                }
+            }?;
+            Some((c, end + 1))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Each run of characters from U+0080 to U+00FF read back as the UTF-8
+/// bytes they were; `None` when a run is not valid UTF-8 (the text was
+/// not mojibake).
+fn reread_as_utf8(s: &str) -> Option<String> {
+    // Windows-1252 puts printable characters where Latin-1 has C1
+    // controls; map them back to their bytes.
+    const CP1252: [(char, u8); 27] = [
+        ('€', 0x80),
+        ('‚', 0x82),
+        ('ƒ', 0x83),
+        ('„', 0x84),
+        ('…', 0x85),
+        ('†', 0x86),
+        ('‡', 0x87),
+        ('ˆ', 0x88),
+        ('‰', 0x89),
+        ('Š', 0x8a),
+        ('‹', 0x8b),
+        ('Œ', 0x8c),
+        ('Ž', 0x8e),
+        ('‘', 0x91),
+        ('’', 0x92),
+        ('“', 0x93),
+        ('”', 0x94),
+        ('•', 0x95),
+        ('–', 0x96),
+        ('—', 0x97),
+        ('˜', 0x98),
+        ('™', 0x99),
+        ('š', 0x9a),
+        ('›', 0x9b),
+        ('œ', 0x9c),
+        ('ž', 0x9e),
+        ('Ÿ', 0x9f),
+    ];
+    let byte = |c: char| -> Option<u8> {
+        if ('\u{80}'..='\u{ff}').contains(&c) {
+            return Some(c as u32 as u8);
+        }
+        CP1252.iter().find(|(k, _)| *k == c).map(|(_, b)| *b)
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut run: Vec<u8> = Vec::new();
+    let flush = |run: &mut Vec<u8>, out: &mut String| -> Option<()> {
+        if !run.is_empty() {
+            out.push_str(std::str::from_utf8(run).ok()?);
+            run.clear();
+        }
+        Some(())
+    };
+    for c in s.chars() {
+        match byte(c) {
+            Some(b) => run.push(b),
+            None => {
+                flush(&mut run, &mut out)?;
+                out.push(c);
+            }
+        }
+    }
+    flush(&mut run, &mut out)?;
+    Some(out)
+}
+
 fn collapse(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -1164,6 +1296,23 @@ mod tests {
         assert_eq!(m.published, Some((1_754_006_400_000, DateSource::Text)));
         let m = meta(r#"<html lang="fr"><h1>A long enough headline</h1><p>8/1/2025</p>"#);
         assert_eq!(m.published, Some((1_736_294_400_000, DateSource::Text)));
+    }
+
+    #[test]
+    fn titles_are_repaired_of_double_escapes_and_mojibake() {
+        assert_eq!(
+            tidy_text("Python, SQL &#x26; AI &amp; more"),
+            "Python, SQL & AI & more"
+        );
+        assert_eq!(tidy_text("Fish &chips; & peas"), "Fish &chips; & peas");
+        assert_eq!(
+            tidy_text("A DIY Investor\u{e2}\u{80}\u{99}s Guide"),
+            "A DIY Investor\u{2019}s Guide"
+        );
+        // Text that only looks like Latin-1 stays as it is.
+        assert_eq!(tidy_text("Café \u{85} déjà"), "Café \u{85} déjà");
+        let m = meta(r#"<meta property="og:title" content="Tools &amp;#x26; tips"><h1>x</h1>"#);
+        assert_eq!(m.title, "Tools & tips");
     }
 
     #[test]
