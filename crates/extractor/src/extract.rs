@@ -240,6 +240,10 @@ pub fn prescan_depth(body: &[u8]) -> u32 {
 /// text, never a teaser.
 const LONG_BLOCK_WORDS: u32 = 50;
 
+/// A home page with a long block of running text and less of its text in
+/// links than this is one story, not a front page (those are mostly links).
+const HOME_STORY_LINK_DENSITY: f32 = 0.3;
+
 /// Home pages, section fronts and other link lists are not articles: the
 /// reason, when the page is one. Length is counted in words (one per CJK
 /// character), so short Chinese articles are not mistaken for listings.
@@ -251,14 +255,6 @@ fn is_listing(
     cleaned: &Cleaned,
     by_rule: bool,
 ) -> Option<String> {
-    if url.path() == "/" || url.path().is_empty() {
-        return (!meta.declares_article)
-            .then(|| "a site's home page that does not declare itself an article".into());
-    }
-    if meta.declares_article || (by_rule && !cleaned.text.is_empty()) {
-        return None;
-    }
-    let words = word_count(&cleaned.text);
     let body = doc
         .tree
         .root()
@@ -268,9 +264,21 @@ fn is_listing(
         .and_then(|b| analysis.stats.get(&b.id()))
         .map_or(0.0, |s| s.link_density());
     let paragraph_words: Vec<u32> = cleaned.text.split("\n\n").map(word_count).collect();
+    let long_block = paragraph_words.iter().any(|w| *w >= LONG_BLOCK_WORDS);
+    if url.path() == "/" || url.path().is_empty() {
+        // A home page is a listing unless it says it is an article, or it
+        // is one story with few links (a one-post blog, a one-page site).
+        let one_story = long_block && ld < HOME_STORY_LINK_DENSITY;
+        return (!meta.declares_article && !one_story)
+            .then(|| "a site's home page that does not declare itself an article".into());
+    }
+    if meta.declares_article || (by_rule && !cleaned.text.is_empty()) {
+        return None;
+    }
+    let words = word_count(&cleaned.text);
     // One long block of running text is an article, however many links
     // surround it: teasers on a listing are short.
-    if paragraph_words.iter().any(|w| *w >= LONG_BLOCK_WORDS) {
+    if long_block {
         return None;
     }
     let paragraphs = paragraph_words.iter().filter(|w| **w > 15).count();
@@ -537,6 +545,37 @@ mod tests {
             ex.extract(page(b"\x00\x00\x00", &url)),
             Err(ExtractError::NoContent(_))
         ));
+    }
+
+    #[test]
+    fn a_home_page_is_a_listing_unless_it_is_one_story_with_few_links() {
+        let url = Url::parse("https://blog.example.com/").unwrap();
+        let ex = Extractor::default();
+        let para = "A long paragraph of the one post this blog's home page shows in full, written out at length. ";
+        let extract = |html: String| {
+            ex.extract(Page {
+                body: html.as_bytes(),
+                content_type: Some("text/html"),
+                content_language: None,
+                url: &url,
+                fetched_at: 0,
+                hints: None,
+            })
+        };
+        let one_post = format!(
+            "<html><body><nav><a href=/about>About</a></nav><div><p>{}</p><p>{}</p></div></body></html>",
+            para.repeat(4),
+            para.repeat(2)
+        );
+        assert!(matches!(extract(one_post), Ok(Extracted::Article(_))));
+        let links: String = (0..40)
+            .map(|i| format!("<li><a href=/story-{i}>Headline of story number {i} on the front page</a></li>"))
+            .collect();
+        let front = format!(
+            "<html><body><ul>{links}</ul><div><p>{}</p></div></body></html>",
+            para.repeat(4)
+        );
+        assert!(matches!(extract(front), Ok(Extracted::Listing { .. })));
     }
 
     #[test]

@@ -11,14 +11,18 @@ use ego_tree::NodeId;
 use scraper::{Html, Node, Selector};
 use url::Url;
 
-use crate::boilerplate::drops_tag;
+use crate::boilerplate::{drops_tag, is_boilerplate};
 use crate::clean::{clean, Cleaned};
 use crate::content::is_hidden;
-use crate::dom::{name, Analysis, NodeMap};
+use crate::dom::{class_id, name, Analysis, NodeMap};
 use crate::extract::word_count;
 
 /// Fewer words than this is "too little" for an article.
 pub const MIN_WORDS: u32 = 40;
+
+/// Below this many words, a main selection is checked against the
+/// fallbacks even though it passed [`MIN_WORDS`].
+const SHORT_WORDS: u32 = 120;
 
 /// Which fallback produced the content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +45,7 @@ pub fn recover(
     ld_body: Option<&str>,
     main_words: u32,
 ) -> Option<(Fallback, Cleaned)> {
-    if main_words >= MIN_WORDS {
+    if main_words >= SHORT_WORDS {
         return None;
     }
     let candidates = [
@@ -56,6 +60,14 @@ pub fn recover(
     for (kind, cleaned) in candidates {
         let Some(cleaned) = cleaned else { continue };
         let words = word_count(&cleaned.text);
+        // Above the minimum, the main selection stands unless a fallback
+        // holds far more: a short disclaimer taken for the story.
+        if main_words >= MIN_WORDS {
+            if words >= main_words * 3 && words >= MIN_WORDS * 2 {
+                return Some((kind, cleaned));
+            }
+            continue;
+        }
         if words >= MIN_WORDS {
             return Some((kind, cleaned));
         }
@@ -162,6 +174,8 @@ fn densest(doc: &Html, analysis: &Analysis, base: &Url) -> Option<Cleaned> {
         if matches!(name(parent), Some("html" | "head") | None) {
             continue;
         }
+        // Hidden, dropped, or boilerplate (comments, related stories):
+        // a reader's long comment is never the article.
         let hidden = parent.ancestors().chain([parent]).any(|a| {
             a.value().as_element().is_some_and(|e| {
                 is_hidden(e)
@@ -169,6 +183,7 @@ fn densest(doc: &Html, analysis: &Analysis, base: &Url) -> Option<Cleaned> {
                         e.name(),
                         analysis.stats.get(&a.id()).copied().unwrap_or_default(),
                     )
+                    || is_boilerplate(&class_id(a))
             })
         });
         if !hidden {
@@ -225,6 +240,33 @@ mod tests {
     }
 
     #[test]
+    fn a_short_selection_gives_way_to_a_far_longer_block_but_never_to_comments() {
+        let doc_of = |html: &str| Html::parse_document(html);
+        let url = Url::parse("https://x.com/a").unwrap();
+        // The main selection found 45 words (a disclaimer, say); a block
+        // of 150 words replaces it.
+        let html = format!("<div class=story><p>{}</p></div>", PARA.repeat(9));
+        let doc = doc_of(&html);
+        let analysis = crate::dom::analyse(&doc);
+        let (kind, c) = recover(&doc, &analysis, &url, None, 45).unwrap();
+        assert_eq!(kind, Fallback::Densest);
+        assert!(word_count(&c.text) >= 135);
+        // Not a block only twice as long.
+        let html = format!("<div class=story><p>{}</p></div>", PARA.repeat(5));
+        let doc = doc_of(&html);
+        let analysis = crate::dom::analyse(&doc);
+        assert!(recover(&doc, &analysis, &url, None, 45).is_none());
+        // Never readers' comments, however long.
+        let html = format!(
+            r#"<ol class="comment-list"><li class="comment"><div class="comment-body"><p>{}</p></div></li></ol>"#,
+            PARA.repeat(9)
+        );
+        let doc = doc_of(&html);
+        let analysis = crate::dom::analyse(&doc);
+        assert!(recover(&doc, &analysis, &url, None, 45).is_none());
+    }
+
+    #[test]
     fn enough_main_text_needs_no_fallback() {
         let doc = Html::parse_document("<article><p>x</p></article>");
         let analysis = crate::dom::analyse(&doc);
@@ -233,7 +275,7 @@ mod tests {
             &analysis,
             &Url::parse("https://x.com/a").unwrap(),
             None,
-            MIN_WORDS
+            SHORT_WORDS
         )
         .is_none());
     }
