@@ -83,7 +83,8 @@ pub struct Buckets {
     pub validators: kv::Store,
     /// Registered feeds and sitemaps ([`crate::watch::FeedEntry`]).
     pub feeds: kv::Store,
-    pub hosts: kv::Store,
+    /// Each host's next start and requests in flight, cluster-wide.
+    pub hosts: SharedHosts,
 }
 
 impl CrawlHandler {
@@ -111,7 +112,7 @@ impl CrawlHandler {
                 .respect_robots
                 .then(|| RobotsCache::new(buckets.robots, &config.robots_agent)),
             politeness: Politeness::new(config.host_concurrency),
-            shared: SharedHosts::new(buckets.hosts),
+            shared: buckets.hosts,
             per_host: config.host_concurrency.max(1),
             fetch_slots: Arc::new(Semaphore::new(config.fetch_concurrency.max(1))),
             store,

@@ -81,13 +81,20 @@ enum Attempt {
     Full(i64),
 }
 
-/// Cluster-wide politeness per host (see the module doc).
+/// Cluster-wide politeness per host (see the module doc). Clones share
+/// one state.
+#[derive(Clone)]
 pub struct SharedHosts {
     inner: Arc<SharedInner>,
 }
 
 struct SharedInner {
-    kv: kv::Store,
+    kv: std::sync::RwLock<kv::Store>,
+    /// Where to create the bucket again when it vanished (a memory bucket
+    /// does not survive a restart of its server): the context and the
+    /// replica count.
+    reopen: Option<(async_nats::jetstream::Context, usize)>,
+    reopening: tokio::sync::Mutex<()>,
     /// This process's prefix of lease ids (random per process).
     process: u64,
     next_id: AtomicU64,
@@ -105,6 +112,14 @@ pub struct HostLease {
     renew: Option<tokio::task::JoinHandle<()>>,
 }
 
+impl std::fmt::Debug for SharedHosts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedHosts")
+            .field("bucket", &self.inner.store().name)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SharedHosts {
     /// Host state kept in `kv` (a bucket whose entries live [`SPACING_TTL`]).
     pub fn new(kv: kv::Store) -> SharedHosts {
@@ -117,12 +132,24 @@ impl SharedHosts {
             & !0xffff_ffff;
         SharedHosts {
             inner: Arc::new(SharedInner {
-                kv,
+                kv: std::sync::RwLock::new(kv),
+                reopen: None,
+                reopening: tokio::sync::Mutex::new(()),
                 process,
                 next_id: AtomicU64::new(1),
                 lease,
                 cache: Mutex::default(),
             }),
+        }
+    }
+
+    /// Creates the bucket again (in memory, with `replicas`) whenever it
+    /// is found missing, as after a restart of the server that held it.
+    pub fn reopening(self, js: async_nats::jetstream::Context, replicas: usize) -> SharedHosts {
+        let mut inner = Arc::into_inner(self.inner).expect("not shared yet");
+        inner.reopen = Some((js, replicas));
+        SharedHosts {
+            inner: Arc::new(inner),
         }
     }
 
@@ -256,6 +283,35 @@ impl SharedInner {
         }
     }
 
+    fn store(&self) -> kv::Store {
+        self.kv.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Creates the bucket again if it is missing, and forgets every kept
+    /// copy (their revisions belong to the old bucket).
+    async fn reopen_bucket(&self) -> Result<(), CrawlError> {
+        let Some((js, replicas)) = &self.reopen else {
+            return Ok(());
+        };
+        let _one = self.reopening.lock().await;
+        let name = self.store().name;
+        let store = crawlq_runtime::nats::ensure_kv_stored(
+            js,
+            &name,
+            SPACING_TTL,
+            *replicas,
+            async_nats::jetstream::stream::StorageType::Memory,
+        )
+        .await
+        .map_err(|e| CrawlError::infra("host politeness", e))?;
+        *self.kv.write().unwrap_or_else(|p| p.into_inner()) = store;
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, c| Arc::strong_count(c) > 1);
+        Ok(())
+    }
+
     /// The host's local copy of its entry, shared by this process's
     /// requests for the host (the map keeps hosts in use and up to 4,096).
     fn cached(&self, host: &str) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
@@ -279,22 +335,27 @@ impl SharedInner {
         let key = crate::robots::kv_key(host);
         let cached = self.cached(host);
         let mut cached = cached.lock().await;
+        let mut reopened = false;
         for attempt in 0..50u64 {
             let from_cache = cached.is_some();
+            let kv = self.store();
             let (mut state, revision) = match cached.take() {
                 Some(c) => (c.entry, Some(c.revision)),
-                None => match self
-                    .kv
-                    .entry(&key)
-                    .await
-                    .map_err(|e| CrawlError::infra("host politeness", e))?
-                {
-                    Some(e) if e.operation == kv::Operation::Put => {
-                        (HostEntry::decode(&e.value), Some(e.revision))
+                None => match kv.entry(&key).await {
+                    Ok(entry) => entry,
+                    Err(e) if !reopened && self.reopen.is_some() => {
+                        // Perhaps the bucket is gone: create it again once.
+                        tracing::info!(error = %e, "host politeness bucket unreadable; opening it again");
+                        reopened = true;
+                        self.reopen_bucket().await?;
+                        continue;
                     }
-                    Some(e) => (HostEntry::default(), Some(e.revision)),
-                    None => (HostEntry::default(), None),
-                },
+                    Err(e) => return Err(CrawlError::infra("host politeness", e)),
+                }
+                .map_or((HostEntry::default(), None), |e| match e.operation {
+                    kv::Operation::Put => (HostEntry::decode(&e.value), Some(e.revision)),
+                    _ => (HostEntry::default(), Some(e.revision)),
+                }),
             };
             let (write, out) = step(crawlq_runtime::now_ms(), &mut state);
             if !write {
@@ -313,8 +374,8 @@ impl SharedInner {
             }
             let value = Bytes::from(serde_json::to_vec(&state).expect("host entry serializes"));
             let written = match revision {
-                Some(r) => self.kv.update(&key, value, r).await.ok(),
-                None => self.kv.create(&key, value).await.ok(),
+                Some(r) => kv.update(&key, value, r).await.ok(),
+                None => kv.create(&key, value).await.ok(),
             };
             if let Some(revision) = written {
                 *cached = Some(Cached {

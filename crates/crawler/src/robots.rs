@@ -181,7 +181,17 @@ impl RobotsCache {
         let now = crawlq_runtime::now_ms();
         let stamp = || Bytes::from(crawlq_runtime::now_ms().to_string());
         match self.kv.create(&lock, stamp()).await {
-            Ok(_) => return Ok(None),
+            Ok(_) => {
+                // The lock is ours, but its last holder may have shared the
+                // entry between our first look and now: read it again.
+                if let Ok(Some(bytes)) = self.kv.get(key).await {
+                    if let Ok(c) = serde_json::from_slice::<Cached>(&bytes) {
+                        let _ = self.kv.delete(&lock).await;
+                        return Ok(Some(c));
+                    }
+                }
+                return Ok(None);
+            }
             Err(e) if e.kind() != kv::CreateErrorKind::AlreadyExists => {
                 tracing::debug!(error = %e, "robots lock unavailable; fetching");
                 return Ok(None);

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::handler::{Buckets, CrawlHandler};
 use crate::metrics as m;
+use crate::politeness::SharedHosts;
 
 /// Runs the crawler until `stop` fires.
 pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> {
@@ -30,15 +31,19 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         validators: bucket("validators", Duration::from_secs(90 * 86_400)).await?,
         feeds: bucket(crate::watch::FEEDS_BUCKET, Duration::ZERO).await?,
         // In memory: rewritten at every request start and end; after a
-        // restart of the whole cluster, hosts start afresh.
-        hosts: crawlq_runtime::nats::ensure_kv_stored(
-            &rt.js,
-            &rt.topology.bucket("hosts"),
-            crate::politeness::SPACING_TTL,
-            replicas,
-            async_nats::jetstream::stream::StorageType::Memory,
+        // restart of the whole cluster, hosts start afresh (the bucket is
+        // created again when found missing).
+        hosts: SharedHosts::new(
+            crawlq_runtime::nats::ensure_kv_stored(
+                &rt.js,
+                &rt.topology.bucket("hosts"),
+                crate::politeness::SPACING_TTL,
+                replicas,
+                async_nats::jetstream::stream::StorageType::Memory,
+            )
+            .await?,
         )
-        .await?,
+        .reopening(rt.js.clone(), replicas),
     };
     if let Some(path) = &config.feeds_file {
         let text = std::fs::read_to_string(path)

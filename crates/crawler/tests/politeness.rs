@@ -165,3 +165,36 @@ async fn a_dead_replicas_place_lapses_and_a_live_ones_is_renewed() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_bucket_is_created_again_after_a_server_restart() {
+    let mut nats = NatsServer::start().await;
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let kv = bucket(&nats).await;
+    let name = kv.name.clone();
+    let shared = SharedHosts::new(kv).reopening(js.clone(), 1);
+    let (lease, _) = shared
+        .reserve("a.example", Duration::ZERO, 1, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    lease.release().await;
+    // A memory stream does not survive its server's restart.
+    nats.restart().await;
+    let t0 = Instant::now();
+    let reserved = loop {
+        match shared
+            .reserve("a.example", Duration::ZERO, 1, Duration::from_secs(5))
+            .await
+        {
+            Ok(r) => break r,
+            Err(e) if t0.elapsed() < Duration::from_secs(30) => {
+                eprintln!("while the client reconnects: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("the bucket was not created again: {e}"),
+        }
+    };
+    assert!(reserved.is_ok());
+    assert!(js.get_key_value(&name).await.is_ok());
+}
