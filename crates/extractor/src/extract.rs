@@ -579,6 +579,31 @@ mod tests {
     }
 
     #[test]
+    fn body_text_read_as_latin_1_is_repaired() {
+        let url = Url::parse("https://x.com/2025/guide").unwrap();
+        let para = "We\u{e2}\u{80}\u{99}ve narrowed down the tools that matter for a small business, one by one. ";
+        let html = format!(
+            "<html><body><article><h1>A guide</h1><p>{}</p></article></body></html>",
+            para.repeat(4)
+        );
+        let page = Page {
+            body: html.as_bytes(),
+            content_type: Some("text/html; charset=utf-8"),
+            content_language: None,
+            url: &url,
+            fetched_at: 0,
+            hints: None,
+        };
+        match Extractor::default().extract(page) {
+            Ok(Extracted::Article(r)) => {
+                assert!(r.text.starts_with("We\u{2019}ve narrowed"), "{}", r.text);
+                assert!(r.content_html.contains("We\u{2019}ve narrowed"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn ids_are_16_hex() {
         let id = crawlq_record::record_id("https://example.com/a");
         assert_eq!(id.len(), 16);

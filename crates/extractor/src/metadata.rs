@@ -923,12 +923,21 @@ pub fn tidy_text(s: &str) -> std::borrow::Cow<'_, str> {
     if out.contains('&') {
         out = std::borrow::Cow::Owned(decode_entities(&out));
     }
-    if out.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
-        if let Some(fixed) = reread_as_utf8(&out) {
-            out = std::borrow::Cow::Owned(fixed);
-        }
+    if let std::borrow::Cow::Owned(fixed) = repair_mojibake(&out) {
+        out = std::borrow::Cow::Owned(fixed);
     }
     out
+}
+
+/// UTF-8 read as Latin-1 or Windows-1252, read back (see [`tidy_text`]);
+/// any other text as it is.
+pub fn repair_mojibake(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+        if let Some(fixed) = reread_as_utf8(s) {
+            return std::borrow::Cow::Owned(fixed);
+        }
+    }
+    std::borrow::Cow::Borrowed(s)
 }
 
 /// Decodes the character references left in a text: numeric ones and the
