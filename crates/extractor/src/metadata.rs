@@ -728,27 +728,33 @@ fn overlap(a: &str, b: &str) -> f32 {
     a.iter().filter(|w| b.contains(w)).count() as f32 / a.len() as f32
 }
 
+/// Words that say a date is an update, not the publication.
+const UPDATED_WORDS: &[&str] = &[
+    "updat",
+    "modif",
+    "revis",
+    "review",
+    "edited",
+    "更新",
+    "mis à jour",
+    "mise à jour",
+    "aktualisiert",
+    "actualiz",
+    "atualiz",
+    "aggiornat",
+    "bijgewerkt",
+    "修改",
+];
+
 /// Does a label say "updated" rather than "published"?
 fn says_updated(label: &str) -> bool {
+    label_says(label, UPDATED_WORDS)
+}
+
+/// Does `label`, lowercased, hold one of `words`?
+fn label_says(label: &str, words: &[&str]) -> bool {
     let l = label.to_lowercase();
-    [
-        "updat",
-        "modif",
-        "revis",
-        "review",
-        "edited",
-        "更新",
-        "mis à jour",
-        "mise à jour",
-        "aktualisiert",
-        "actualiz",
-        "atualiz",
-        "aggiornat",
-        "bijgewerkt",
-        "修改",
-    ]
-    .iter()
-    .any(|w| l.contains(w))
+    words.iter().any(|w| l.contains(w))
 }
 
 /// The class, itemprop and id of an element and its parent: where a
@@ -877,24 +883,24 @@ fn scan_dates(
     out
 }
 
+/// Words that say a date is the publication.
+const PUBLISHED_WORDS: &[&str] = &[
+    "publish",
+    "posted",
+    "written",
+    "publié",
+    "veröffentlicht",
+    "publicado",
+    "pubblicato",
+    "gepubliceerd",
+    "发布",
+    "发表",
+    "日期",
+];
+
 /// Does a label say "published" (or posted, written)?
 fn says_published(label: &str) -> bool {
-    let l = label.to_lowercase();
-    [
-        "publish",
-        "posted",
-        "written",
-        "publié",
-        "veröffentlicht",
-        "publicado",
-        "pubblicato",
-        "gepubliceerd",
-        "发布",
-        "发表",
-        "日期",
-    ]
-    .iter()
-    .any(|w| l.contains(w))
+    label_says(label, PUBLISHED_WORDS)
 }
 
 /// The part of a short text that parses as a date, if any.
