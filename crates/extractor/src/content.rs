@@ -127,17 +127,30 @@ fn starts_exclusion(node: NodeRef<'_, Node>, analysis: &Analysis) -> bool {
 
 /// Hidden by attribute or inline style. React's streamed server render
 /// parks each finished segment in `<div hidden id="S:n">` and moves it into
-/// place on load: that content is the visible page.
+/// place on load: that content is the visible page. The closed panel of an
+/// accordion or a tab set (`role="region"` or `"tabpanel"`, labelled by its
+/// heading, or a class that says so) is part of the text a reader opens.
 pub fn is_hidden(el: &scraper::node::Element) -> bool {
     let react_segment = el.attr("id").is_some_and(|id| {
         id.strip_prefix("S:")
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
     });
-    el.attr("hidden").is_some() && !react_segment
-        || el.attr("aria-hidden") == Some("true")
+    let hidden = el.attr("hidden").is_some() && !react_segment
         || el.attr("style").is_some_and(|s| {
             let s = s.to_ascii_lowercase().replace(' ', "");
             s.contains("display:none") || s.contains("visibility:hidden")
+        });
+    el.attr("aria-hidden") == Some("true") || hidden && !is_closed_panel(el)
+}
+
+/// An accordion's or a tab set's panel, shown when its heading is clicked.
+fn is_closed_panel(el: &scraper::node::Element) -> bool {
+    matches!(el.attr("role"), Some("region" | "tabpanel")) && el.attr("aria-labelledby").is_some()
+        || el.attr("class").is_some_and(|c| {
+            let c = c.to_ascii_lowercase();
+            ["accordion", "collapse", "tab-pane", "tabpanel"]
+                .iter()
+                .any(|w| c.contains(w))
         })
 }
 

@@ -604,6 +604,37 @@ mod tests {
     }
 
     #[test]
+    fn closed_accordion_panels_are_kept_and_hidden_blocks_dropped() {
+        let url = Url::parse("https://x.com/2025/solar-guide").unwrap();
+        let para = "The installation process begins once you decide on a company and a system for the roof. ";
+        let html = format!(
+            r#"<html><body><article><h1>A guide</h1><p>{p}</p>
+            <div class="es-accordion"><a role="button" aria-controls="s1" id="h1">1. Site visit</a>
+            <div id="s1" style="display:none" role="region" aria-labelledby="h1"><p>An engineer visits the property first. {p}</p></div></div>
+            <div style="display:none"><p>Sign up for our newsletter to get offers. {p}</p></div>
+            <div hidden class="panel-collapse"><p>The permits come next, filed by the installer. {p}</p></div>
+            </article></body></html>"#,
+            p = para.repeat(2)
+        );
+        let page = Page {
+            body: html.as_bytes(),
+            content_type: Some("text/html; charset=utf-8"),
+            content_language: None,
+            url: &url,
+            fetched_at: 0,
+            hints: None,
+        };
+        match Extractor::default().extract(page) {
+            Ok(Extracted::Article(r)) => {
+                assert!(r.text.contains("An engineer visits"), "{}", r.text);
+                assert!(r.text.contains("The permits come next"), "{}", r.text);
+                assert!(!r.text.contains("newsletter"), "{}", r.text);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn ids_are_16_hex() {
         let id = crawlq_record::record_id("https://example.com/a");
         assert_eq!(id.len(), 16);
