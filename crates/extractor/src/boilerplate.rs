@@ -243,13 +243,17 @@ pub fn is_boilerplate_data_attr(attr: &str) -> bool {
         return false;
     };
     // Whole words of the name: `data-ad-slot` is an ad, while
-    // `data-lazyload-images` merely contains the letters "ad-".
+    // `data-lazyload-images` merely contains the letters "ad-". "ad" names
+    // an ad only first: `data-sc-ad-label-height` sets how a content block
+    // lays out the ads around its text.
     let words: Vec<&str> = rest.split(['-', '_']).collect();
-    words.iter().any(|w| {
-        matches!(*w, "ad" | "ads" | "selfpromo" | "newsletter" | "related")
-            || w.starts_with("advert")
-            || w.starts_with("share")
-    }) || words.windows(2).any(|p| p == ["article", "list"])
+    matches!(words.first(), Some(&("ad" | "ads")))
+        || words.iter().any(|w| {
+            matches!(*w, "selfpromo" | "newsletter" | "related")
+                || w.starts_with("advert")
+                || w.starts_with("share")
+        })
+        || words.windows(2).any(|p| p == ["article", "list"])
 }
 
 /// +25 per positive hint, −25 per negative one (class and id counted apart).
@@ -316,5 +320,8 @@ mod tests {
         assert!(!is_boilerplate_data_attr("data-lazyload-images-options"));
         assert!(is_boilerplate_data_attr("data-ad-slot"));
         assert!(is_boilerplate_data_attr("data-root-share"));
+        // Ad layout settings of the content block are not an ad.
+        assert!(!is_boilerplate_data_attr("data-sc-ad-label-height"));
+        assert!(is_boilerplate_data_attr("data-ads-container"));
     }
 }
