@@ -127,12 +127,7 @@ impl RobotsCache {
     /// The origin's rules from the shared bucket, or fetched and shared.
     async fn look_up(&self, origin: &str, fetcher: &Fetcher) -> Result<Arc<Rules>, CrawlError> {
         let key = kv_key(origin);
-        let cached = match self.kv.get(&key).await {
-            Ok(Some(bytes)) => serde_json::from_slice::<Cached>(&bytes).ok(),
-            Ok(None) => None,
-            Err(e) => return Err(CrawlError::infra("robots cache", e)),
-        };
-        let cached = match cached {
+        let cached = match self.shared(&key).await? {
             Some(c) => c,
             None => match self.fetched_elsewhere(&key).await? {
                 Some(c) => c,
@@ -180,17 +175,15 @@ impl RobotsCache {
         let lock = format!("{key}.lock");
         let now = crawlq_runtime::now_ms();
         let stamp = || Bytes::from(crawlq_runtime::now_ms().to_string());
+        // Each time the lock turns out free, the last holder may have
+        // shared the entry since we looked: read it before fetching.
         match self.kv.create(&lock, stamp()).await {
             Ok(_) => {
-                // The lock is ours, but its last holder may have shared the
-                // entry between our first look and now: read it again.
-                if let Ok(Some(bytes)) = self.kv.get(key).await {
-                    if let Ok(c) = serde_json::from_slice::<Cached>(&bytes) {
-                        let _ = self.kv.delete(&lock).await;
-                        return Ok(Some(c));
-                    }
+                let shared = self.shared(key).await?;
+                if shared.is_some() {
+                    let _ = self.kv.delete(&lock).await;
                 }
-                return Ok(None);
+                return Ok(shared);
             }
             Err(e) if e.kind() != kv::CreateErrorKind::AlreadyExists => {
                 tracing::debug!(error = %e, "robots lock unavailable; fetching");
@@ -205,27 +198,33 @@ impl RobotsCache {
             _ => None,
         };
         if held_since.is_none_or(|t| now - t > LOCK_STALE.as_millis() as i64) {
+            if let Some(c) = self.shared(key).await? {
+                return Ok(Some(c));
+            }
             let _ = self.kv.put(&lock, stamp()).await;
             return Ok(None);
         }
         let started = Instant::now();
         while started.elapsed() < LOCK_WAIT {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            match self.kv.get(key).await {
-                Ok(Some(bytes)) => {
-                    if let Ok(c) = serde_json::from_slice::<Cached>(&bytes) {
-                        return Ok(Some(c));
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => return Err(CrawlError::infra("robots cache", e)),
+            if let Some(c) = self.shared(key).await? {
+                return Ok(Some(c));
             }
-            // The holder gave up (its fetch failed): try ourselves.
+            // The lock is gone: the holder shared the entry between our
+            // two reads, or gave up (its fetch failed) and we try ourselves.
             if matches!(self.kv.get(&lock).await, Ok(None)) {
-                return Ok(None);
+                return self.shared(key).await;
             }
         }
         Ok(None)
+    }
+
+    /// The origin's entry in the bucket, if one is there and readable.
+    async fn shared(&self, key: &str) -> Result<Option<Cached>, CrawlError> {
+        match self.kv.get(key).await {
+            Ok(bytes) => Ok(bytes.and_then(|b| serde_json::from_slice::<Cached>(&b).ok())),
+            Err(e) => Err(CrawlError::infra("robots cache", e)),
+        }
     }
 
     async fn fetch(&self, origin: &str, fetcher: &Fetcher) -> Result<Cached, CrawlError> {
