@@ -547,21 +547,23 @@ mod tests {
         ));
     }
 
+    /// `html` extracted as fetched from `url`.
+    fn extract_at(url: &str, html: &str) -> Result<Extracted, ExtractError> {
+        let url = Url::parse(url).unwrap();
+        Extractor::default().extract(Page {
+            body: html.as_bytes(),
+            content_type: Some("text/html; charset=utf-8"),
+            content_language: None,
+            url: &url,
+            fetched_at: 0,
+            hints: None,
+        })
+    }
+
     #[test]
     fn a_home_page_is_a_listing_unless_it_is_one_story_with_few_links() {
-        let url = Url::parse("https://blog.example.com/").unwrap();
-        let ex = Extractor::default();
         let para = "A long paragraph of the one post this blog's home page shows in full, written out at length. ";
-        let extract = |html: String| {
-            ex.extract(Page {
-                body: html.as_bytes(),
-                content_type: Some("text/html"),
-                content_language: None,
-                url: &url,
-                fetched_at: 0,
-                hints: None,
-            })
-        };
+        let extract = |html: String| extract_at("https://blog.example.com/", &html);
         let one_post = format!(
             "<html><body><nav><a href=/about>About</a></nav><div><p>{}</p><p>{}</p></div></body></html>",
             para.repeat(4),
@@ -580,21 +582,13 @@ mod tests {
 
     #[test]
     fn body_text_read_as_latin_1_is_repaired() {
-        let url = Url::parse("https://x.com/2025/guide").unwrap();
+        let url = "https://x.com/2025/guide";
         let para = "We\u{e2}\u{80}\u{99}ve narrowed down the tools that matter for a small business, one by one. ";
         let html = format!(
             "<html><body><article><h1>A guide</h1><p>{}</p></article></body></html>",
             para.repeat(4)
         );
-        let page = Page {
-            body: html.as_bytes(),
-            content_type: Some("text/html; charset=utf-8"),
-            content_language: None,
-            url: &url,
-            fetched_at: 0,
-            hints: None,
-        };
-        match Extractor::default().extract(page) {
+        match extract_at(url, &html) {
             Ok(Extracted::Article(r)) => {
                 assert!(r.text.starts_with("We\u{2019}ve narrowed"), "{}", r.text);
                 assert!(r.content_html.contains("We\u{2019}ve narrowed"));
@@ -605,7 +599,7 @@ mod tests {
 
     #[test]
     fn closed_accordion_panels_are_kept_and_hidden_blocks_dropped() {
-        let url = Url::parse("https://x.com/2025/solar-guide").unwrap();
+        let url = "https://x.com/2025/solar-guide";
         let para = "The installation process begins once you decide on a company and a system for the roof. ";
         let html = format!(
             r#"<html><body><article><h1>A guide</h1><p>{p}</p>
@@ -616,15 +610,7 @@ mod tests {
             </article></body></html>"#,
             p = para.repeat(2)
         );
-        let page = Page {
-            body: html.as_bytes(),
-            content_type: Some("text/html; charset=utf-8"),
-            content_language: None,
-            url: &url,
-            fetched_at: 0,
-            hints: None,
-        };
-        match Extractor::default().extract(page) {
+        match extract_at(url, &html) {
             Ok(Extracted::Article(r)) => {
                 assert!(r.text.contains("An engineer visits"), "{}", r.text);
                 assert!(r.text.contains("The permits come next"), "{}", r.text);

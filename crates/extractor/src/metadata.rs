@@ -788,13 +788,24 @@ struct HeaderDates {
 }
 
 fn header_dates(h1: ElementRef<'_>) -> HeaderDates {
-    let texts = page_texts(h1.tree());
     let doc = h1.tree();
     let in_h1 = |id: ego_tree::NodeId| {
         doc.get(id)
             .is_some_and(|n| n.ancestors().any(|a| a.id() == h1.id()))
     };
-    let Some(at) = texts.iter().position(|(id, _)| in_h1(*id)) else {
+    // The texts up to 60 after the heading's first: no further is read.
+    let mut texts = Vec::new();
+    let mut at = None;
+    for text in page_texts(doc) {
+        if at.is_none() && in_h1(text.0) {
+            at = Some(texts.len());
+        }
+        texts.push(text);
+        if at.is_some_and(|a| texts.len() >= a + 60) {
+            break;
+        }
+    }
+    let Some(at) = at else {
         return HeaderDates::default();
     };
     let after = (at..texts.len()).take(60);
@@ -811,12 +822,14 @@ fn header_dates(h1: ElementRef<'_>) -> HeaderDates {
 /// page that prints its date far from its heading (under the article, in
 /// a sidebar) or has no heading: only labelled ones count there.
 fn labelled_dates(doc: &Html) -> HeaderDates {
-    let texts = page_texts(&doc.tree);
+    let texts: Vec<_> = page_texts(&doc.tree).collect();
     scan_dates(&texts, 0..texts.len(), true)
 }
 
 /// The page's non-empty text nodes outside scripts and styles, in order.
-fn page_texts(doc: &ego_tree::Tree<scraper::Node>) -> Vec<(ego_tree::NodeId, &str)> {
+fn page_texts(
+    doc: &ego_tree::Tree<scraper::Node>,
+) -> impl Iterator<Item = (ego_tree::NodeId, &str)> {
     doc.root()
         .descendants()
         .filter_map(|n| {
@@ -832,7 +845,6 @@ fn page_texts(doc: &ego_tree::Tree<scraper::Node>) -> Vec<(ego_tree::NodeId, &st
             .then_some((n.id(), &**t))
         })
         .filter(|(_, t)| !t.trim().is_empty())
-        .collect()
 }
 
 /// The first published and updated dates among `texts[order]`, each
