@@ -221,6 +221,8 @@ pub fn is_boilerplate(class_id: &str) -> bool {
         "timestamp",
         "credit",
         "slideshow",
+        "gallery",
+        "cta",
         "carousel",
         "lightbox",
         "modal",
@@ -323,5 +325,10 @@ mod tests {
         // Ad layout settings of the content block are not an ad.
         assert!(!is_boilerplate_data_attr("data-sc-ad-label-height"));
         assert!(is_boilerplate_data_attr("data-ads-container"));
+        // Photo galleries' controls and calls to action ("A Word to Our
+        // Loyal Readers") inside the article container.
+        assert!(is_boilerplate("article-gallery-14848382"));
+        assert!(is_boilerplate("smg-zone-widget-custom-cta-letter"));
+        assert!(!is_boilerplate("factual-summary"), "`cta` must start a word");
     }
 }
