@@ -227,6 +227,8 @@ pub fn is_boilerplate(class_id: &str) -> bool {
         "lightbox",
         "modal",
         "popup",
+        "popover",
+        "rollover",
         "author",
         "published-date",
         "post-meta",
@@ -330,5 +332,7 @@ mod tests {
         assert!(is_boilerplate("article-gallery-14848382"));
         assert!(is_boilerplate("smg-zone-widget-custom-cta-letter"));
         assert!(!is_boilerplate("factual-summary"), "`cta` must start a word");
+        // A link's rollover card of related stories, inside a sentence.
+        assert!(is_boilerplate("rollover-people-block"));
     }
 }
