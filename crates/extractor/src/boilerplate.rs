@@ -240,6 +240,13 @@ pub fn is_boilerplate(class_id: &str) -> bool {
     !class_id.is_empty() && HARD.iter().any(|p| contains_token_part(class_id, p))
 }
 
+/// Does the class string mark a caption or credit line of a picture
+/// (`newsCaption`, `body-img-caption`)? Its text stays in the archived
+/// HTML but not in the article text, like a `<figcaption>`'s.
+pub fn is_caption(class: &str) -> bool {
+    contains_token_part(class, "caption")
+}
+
 /// `data-*` attribute names that mark boilerplate (RFI's
 /// `data-selfpromo-newsletter`, `data-article-list`, `data-root-share`...).
 pub fn is_boilerplate_data_attr(attr: &str) -> bool {
@@ -331,8 +338,14 @@ mod tests {
         // Loyal Readers") inside the article container.
         assert!(is_boilerplate("article-gallery-14848382"));
         assert!(is_boilerplate("smg-zone-widget-custom-cta-letter"));
-        assert!(!is_boilerplate("factual-summary"), "`cta` must start a word");
+        assert!(
+            !is_boilerplate("factual-summary"),
+            "`cta` must start a word"
+        );
         // A link's rollover card of related stories, inside a sentence.
         assert!(is_boilerplate("rollover-people-block"));
+        assert!(is_caption("newscaption"));
+        assert!(is_caption("body-img-caption"));
+        assert!(!is_caption("article-body"));
     }
 }

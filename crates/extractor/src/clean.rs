@@ -12,7 +12,7 @@ use ego_tree::NodeId;
 use scraper::{Html, Node};
 use url::Url;
 
-use crate::boilerplate::{drops_tag, is_boilerplate, is_boilerplate_data_attr};
+use crate::boilerplate::{drops_tag, is_boilerplate, is_boilerplate_data_attr, is_caption};
 use crate::content::is_hidden;
 use crate::dom::{class_id, push_collapsed, Analysis};
 use crate::rules::SiteRule;
@@ -41,6 +41,10 @@ enum Out {
         children: Vec<usize>,
     },
     Text(String),
+    /// Text of a caption (an element with a caption class outside
+    /// `<figcaption>`): kept in the HTML, left out of the text, as a
+    /// `<figcaption>` is.
+    Caption(String),
 }
 
 /// What a kept tag is, for nesting rules.
@@ -119,6 +123,8 @@ struct Builder<'a> {
     base: Option<&'a Url>,
     links: Vec<String>,
     first_image: Option<String>,
+    /// How many caption elements of the source the walk is inside.
+    caption_depth: u32,
 }
 
 impl<'a> Builder<'a> {
@@ -133,6 +139,7 @@ impl<'a> Builder<'a> {
             base,
             links: Vec::new(),
             first_image: None,
+            caption_depth: 0,
         }
     }
 
@@ -176,10 +183,13 @@ impl<'a> Builder<'a> {
         }
         self.ensure_inline_context();
         let parent = self.open.last().map_or(0, |(i, _)| *i);
-        // Merge with a preceding text node.
+        let caption = self.caption_depth > 0;
+        // Merge with a preceding text node of the same kind.
         if let Out::El { children, .. } = &self.nodes[parent] {
             if let Some(&last) = children.last() {
-                if let Out::Text(prev) = &mut self.nodes[last] {
+                if let (Out::Text(prev), false) | (Out::Caption(prev), true) =
+                    (&mut self.nodes[last], caption)
+                {
                     if pre {
                         prev.push_str(t)
                     } else {
@@ -200,7 +210,11 @@ impl<'a> Builder<'a> {
             }
             push_collapsed(&mut s, t);
         }
-        self.push(Out::Text(s));
+        self.push(if caption {
+            Out::Caption(s)
+        } else {
+            Out::Text(s)
+        });
     }
 
     fn absolute(&self, raw: &str) -> Option<String> {
@@ -339,15 +353,19 @@ pub fn clean(
         let Some(root) = doc.tree.get(*root) else {
             continue;
         };
-        // Explicit stack: (node, entering, opened-an-output-element, open-stack depth before)
-        let mut stack = vec![(root, true, false, 0usize)];
+        // Explicit stack: (node, entering, opened-an-output-element,
+        // open-stack depth before, is a caption)
+        let mut stack = vec![(root, true, false, 0usize, false)];
         let mut pre_depth = 0u32;
-        while let Some((node, entering, opened, depth_before)) = stack.pop() {
+        while let Some((node, entering, opened, depth_before, caption)) = stack.pop() {
             if !entering {
                 if let Node::Element(el) = node.value() {
                     if el.name() == "pre" {
                         pre_depth = pre_depth.saturating_sub(1);
                     }
+                }
+                if caption {
+                    b.caption_depth -= 1;
                 }
                 if opened {
                     b.open.truncate(depth_before);
@@ -378,10 +396,17 @@ pub fn clean(
                     if el.name() == "pre" {
                         pre_depth += 1;
                     }
-                    stack.push((node, false, opened, depth_before));
+                    let caption = !is_root
+                        && el.attr("class").is_some_and(|c| {
+                            c.contains("aption") && is_caption(&c.to_ascii_lowercase())
+                        });
+                    if caption {
+                        b.caption_depth += 1;
+                    }
+                    stack.push((node, false, opened, depth_before, caption));
                     let children: Vec<_> = node.children().collect();
                     for child in children.into_iter().rev() {
-                        stack.push((child, true, false, 0));
+                        stack.push((child, true, false, 0, false));
                     }
                 }
                 _ => {}
@@ -453,6 +478,7 @@ fn render(b: Builder<'_>) -> Cleaned {
                     text.push_str(t);
                 }
             }
+            Out::Caption(t) => escape_text(&mut html, t),
             Out::El {
                 tag,
                 attrs,
@@ -535,7 +561,7 @@ fn non_empty(nodes: &[Out]) -> Vec<bool> {
     let mut keep = vec![false; nodes.len()];
     for idx in (0..nodes.len()).rev() {
         keep[idx] = match &nodes[idx] {
-            Out::Text(t) => !t.trim().is_empty(),
+            Out::Text(t) | Out::Caption(t) => !t.trim().is_empty(),
             Out::El { tag: "img", .. } => true,
             Out::El { tag: "br", .. } => true,
             Out::El { children, .. } => children
@@ -580,7 +606,7 @@ fn text_of(nodes: &[Out], idx: usize, out: &mut String) {
     let mut stack = vec![idx];
     while let Some(i) = stack.pop() {
         match &nodes[i] {
-            Out::Text(t) => {
+            Out::Text(t) | Out::Caption(t) => {
                 out.push_str(t);
                 out.push(' ');
             }
@@ -637,9 +663,8 @@ fn escape_attr(out: &mut String, s: &str) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn repeated_paragraphs_are_kept_once() {
-        let html = "<div><p>The minister shook hands with his counterpart in Hanoi.</p><p>Body text of the story.</p><p>The minister shook hands with his counterpart in Hanoi.</p><ul><li>Yes</li><li>Yes</li></ul></div>";
+    /// Cleans the first `div` of `html`.
+    fn clean_div(html: &str) -> Cleaned {
         let doc = Html::parse_document(html);
         let analysis = crate::dom::analyse(&doc);
         let root = doc
@@ -647,9 +672,31 @@ mod tests {
             .next()
             .unwrap()
             .id();
-        let c = clean(&doc, &analysis, &[root], None, None);
+        clean(&doc, &analysis, &[root], None, None)
+    }
+
+    #[test]
+    fn repeated_paragraphs_are_kept_once() {
+        let c = clean_div("<div><p>The minister shook hands with his counterpart in Hanoi.</p><p>Body text of the story.</p><p>The minister shook hands with his counterpart in Hanoi.</p><ul><li>Yes</li><li>Yes</li></ul></div>");
         assert_eq!(c.text.matches("shook hands").count(), 1, "{}", c.text);
         assert_eq!(c.html.matches("shook hands").count(), 1, "{}", c.html);
         assert_eq!(c.text.matches("Yes").count(), 2, "{}", c.text);
+    }
+
+    #[test]
+    fn a_caption_outside_figcaption_stays_in_the_html_only() {
+        let c = clean_div(
+            r#"<div><p>Police cleared the campus on Monday.</p><div class="photo"><img src="https://example.com/a.jpg" alt="Protesters"><span class="newsCaption">Protesters wore masks <span class="caption">(Image: GETTY)</span></span></div><p>Talks resume <em>today</em>.</p></div>"#,
+        );
+        assert!(c.html.contains("Protesters wore masks"), "{}", c.html);
+        assert!(c.html.contains("(Image: GETTY)"), "{}", c.html);
+        assert!(!c.text.contains("Protesters wore"), "{}", c.text);
+        assert!(!c.text.contains("GETTY"), "{}", c.text);
+        assert!(
+            c.text.contains("Police cleared the campus on Monday."),
+            "{}",
+            c.text
+        );
+        assert!(c.text.contains("Talks resume today."), "{}", c.text);
     }
 }
