@@ -29,7 +29,75 @@ pub fn decode(
 ) -> (String, &'static Encoding, CharsetSource) {
     let (encoding, source) = sniff(body, content_type);
     let (text, _, _) = encoding.decode(body);
+    if encoding == UTF_8 && source == CharsetSource::Detected {
+        if let Some((declared, from)) = declared(body, content_type) {
+            if let Some(fixed) = undo_double_encoding(&text, declared) {
+                return (fixed, declared, from);
+            }
+        }
+    }
     (text.into_owned(), encoding, source)
+}
+
+/// The multi-byte legacy encoding the page declares, if any.
+fn declared(body: &[u8], content_type: Option<&str>) -> Option<(&'static Encoding, CharsetSource)> {
+    let header = content_type
+        .and_then(charset_param)
+        .and_then(label)
+        .map(|e| (e, CharsetSource::Header));
+    header
+        .or_else(|| meta_charset(&body[..body.len().min(4096)]).map(|e| (e, CharsetSource::Meta)))
+        .filter(|(e, _)| *e != UTF_8 && !e.is_single_byte())
+}
+
+/// A page in a multi-byte legacy encoding (GBK, Big5, Shift_JIS) that
+/// something once read as windows-1252 and saved as UTF-8: its text is
+/// valid UTF-8 made only of ASCII and windows-1252 characters
+/// ("ÒâžéÇ³ÓÎÂÖ"), and those characters' bytes are the page in the
+/// encoding it declares. Returns the repaired text when the bytes decode
+/// cleanly in `declared`; a page with any character windows-1252 cannot
+/// hold (real CJK text, a curly quote aside) is left as it is.
+fn undo_double_encoding(text: &str, declared: &'static Encoding) -> Option<String> {
+    // Each legacy character became two or three Latin ones in a row;
+    // the accents of a Latin page stand alone between ASCII letters.
+    let chars: Vec<char> = text.chars().collect();
+    let (mut high, mut paired) = (0usize, 0usize);
+    for (i, c) in chars.iter().enumerate() {
+        if !c.is_ascii() {
+            high += 1;
+            let neighbour =
+                |j: Option<usize>| j.and_then(|j| chars.get(j)).is_some_and(|n| !n.is_ascii());
+            if neighbour(i.checked_sub(1)) || neighbour(Some(i + 1)) {
+                paired += 1;
+            }
+        }
+    }
+    if high < 40 || paired * 10 < high * 9 {
+        return None;
+    }
+    // The Latin encoding it was read as: windows-1252 or ISO-8859-15
+    // (which puts Ž, € and Œ where windows-1252 has ´, ¤ and ¼). The one
+    // whose bytes decode with the fewest errors, then with the fewest C1
+    // bytes (0x80-0x9F), which GB2312, Big5 and EUC text never use.
+    let (errors, _, fixed) = [encoding_rs::WINDOWS_1252, encoding_rs::ISO_8859_15]
+        .into_iter()
+        .filter_map(|latin| {
+            let (bytes, _, unmappable) = latin.encode(text);
+            if unmappable {
+                return None;
+            }
+            let (fixed, _) = declared.decode_without_bom_handling(&bytes);
+            let errors = fixed.chars().filter(|c| *c == '\u{fffd}').count();
+            let c1 = bytes.iter().filter(|b| (0x80..=0x9f).contains(*b)).count();
+            Some((errors, c1, fixed.into_owned()))
+        })
+        .min_by_key(|(errors, c1, _)| (*errors, *c1))?;
+    // A clean decode: at most one broken character in a thousand.
+    if errors * 1000 > fixed.chars().count() {
+        return None;
+    }
+    let wide = fixed.chars().filter(|c| *c > '\u{2e7f}').count();
+    (wide >= 20).then_some(fixed)
 }
 
 /// Picks the encoding without decoding. A declared UTF-8 that the body
@@ -220,6 +288,28 @@ mod tests {
         let latin = page(r#"<meta charset="windows-1252">"#, "caf\u{e9}");
         let (_, enc, _) = decode(latin.as_bytes(), Some("text/html"));
         assert_eq!(enc, encoding_rs::WINDOWS_1252);
+    }
+
+    #[test]
+    fn a_gbk_page_once_read_as_windows_1252_and_saved_as_utf8_is_repaired() {
+        let html = page(
+            r#"<meta http-equiv="Content-Type" content="text/html; charset=GBK">"#,
+            ZH,
+        );
+        let (gbk, _, _) = encoding_rs::GBK.encode(&html);
+        for latin in [encoding_rs::WINDOWS_1252, encoding_rs::ISO_8859_15] {
+            let (mojibake, _, _) = latin.decode(&gbk);
+            assert!(!mojibake.contains(ZH));
+            let (text, enc, src) = decode(mojibake.as_bytes(), Some("text/html"));
+            assert_eq!((enc, src), (encoding_rs::GBK, CharsetSource::Meta));
+            assert!(text.contains(ZH), "read as {}: {text}", latin.name());
+        }
+        // Latin text declared GBK stays as it is.
+        let fr = "Le président a déclaré à la presse: « c'est très grave ». Élysée, été, château, crème brûlée. ".repeat(4);
+        let html = page(r#"<meta charset="gbk">"#, &fr);
+        let (text, enc, _) = decode(html.as_bytes(), Some("text/html"));
+        assert_eq!(enc, UTF_8);
+        assert!(text.contains(&fr), "{text}");
     }
 
     #[test]
