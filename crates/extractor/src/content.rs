@@ -165,7 +165,7 @@ fn score(doc: &Html, analysis: &Analysis, excluded: &NodeSet) -> NodeMap<f32> {
     let mut scores: NodeMap<f32> = NodeMap::default();
     for node in doc.tree.root().descendants() {
         if let Node::Text(t) = node.value() {
-            score_loose_text(node, t, excluded, &mut scores);
+            score_loose_text(node, t, analysis, excluded, &mut scores);
             continue;
         }
         let Some(n) = name(node) else { continue };
@@ -205,18 +205,22 @@ fn propagate(node: NodeRef<'_, Node>, own: f32, scores: &mut NodeMap<f32>) {
 }
 
 /// Text sitting directly in a block (paragraphs separated by `<br>`, as
-/// blogs write them) counts as a paragraph of that block.
+/// blogs write them) counts as a paragraph of that block, and so does
+/// text in a link that holds whole paragraphs of prose.
 fn score_loose_text(
     node: NodeRef<'_, Node>,
     t: &str,
+    analysis: &Analysis,
     excluded: &NodeSet,
     scores: &mut NodeMap<f32>,
 ) {
     let Some(parent) = node.parent() else { return };
-    if !matches!(
-        name(parent),
-        Some("div" | "section" | "article" | "main" | "td" | "blockquote")
-    ) {
+    let holds_text = match name(parent) {
+        Some("div" | "section" | "article" | "main" | "td" | "blockquote") => true,
+        Some("a") => crate::dom::is_prose(&stats(analysis, parent.id())),
+        _ => false,
+    };
+    if !holds_text {
         return;
     }
     let chars = t.trim().chars().count();

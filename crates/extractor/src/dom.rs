@@ -180,6 +180,12 @@ pub fn analyse(doc: &Html) -> Analysis {
                     }
                     if el.name() == "a" {
                         in_link = in_link.saturating_sub(1);
+                        if in_link == 0 && is_prose(&s) {
+                            // Paragraphs of prose wrapped in one link (a
+                            // story's whole text linking to its own page)
+                            // are not navigation.
+                            s.link_chars = 0;
+                        }
                     }
                     if let Some((_, parent, _)) = stack.last_mut() {
                         parent.chars += s.chars;
@@ -194,6 +200,12 @@ pub fn analyse(doc: &Html) -> Analysis {
         }
     }
     Analysis { stats, max_depth }
+}
+
+/// Text too long and too punctuated for a link's label or a teaser: at
+/// least 400 characters with five commas.
+pub fn is_prose(s: &Stats) -> bool {
+    s.chars >= 400 && s.commas >= 5
 }
 
 /// Visible characters (whitespace runs collapsed) and commas in a text node.

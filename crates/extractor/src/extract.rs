@@ -621,6 +621,27 @@ mod tests {
     }
 
     #[test]
+    fn a_story_wrapped_in_one_link_is_the_article_not_the_footer() {
+        let url = "https://tv.example.com/2012/01/11/a644768.html";
+        let para = "寒冷的天氣裡相對溼度降低，空氣比較乾燥，皮膚可能會變乾、脫皮、失去光澤，嚴重的還會發紅發癢。";
+        let story: String = (0..10).map(|_| format!("{para}<br><br>")).collect();
+        let nav: String = (0..12)
+            .map(|i| format!("<li><a href=/n{i}.html>新聞{i}</a></li>"))
+            .collect();
+        let html = format!(
+            r#"<html><body><ul>{nav}</ul><div class="intr"><dl><a href="/atext644768.html">{story}</a></dl></div>
+            <div class="bottom">Copyright © 2002-2011 New Tang Dynasty Television All Rights Reserved<br>紐約總部：229 W. 28th Street, Suite 700, New York</div></body></html>"#
+        );
+        match extract_at(url, &html) {
+            Ok(Extracted::Article(r)) => {
+                assert_eq!(r.text.matches("寒冷的天氣裡").count(), 10, "{}", r.text);
+                assert!(!r.text.contains("Copyright"), "{}", r.text);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn ids_are_16_hex() {
         let id = crawlq_record::record_id("https://example.com/a");
         assert_eq!(id.len(), 16);
