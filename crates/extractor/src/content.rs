@@ -67,6 +67,11 @@ pub fn select(doc: &Html, analysis: &Analysis, rule: Option<&SiteRule>) -> Optio
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
     let top = climb(doc, analysis, &scores, top, top_score);
     let mut roots = merge_siblings(doc, analysis, &scores, top);
+    if roots.len() == 1 {
+        if let Some(section) = repeated_section(doc, analysis, top) {
+            roots = merge_siblings(doc, analysis, &scores, section);
+        }
+    }
     let mut method = Method::Scored;
     if let Some(wider) = recover(doc, analysis, &excluded, &roots) {
         roots = wider;
@@ -355,6 +360,37 @@ fn widen_lone_child(doc: &Html, best: NodeId) -> NodeId {
     node.id()
 }
 
+/// The parent of `top` when it is one of a run of sections sharing a
+/// class (`<section class="toc-para">` holding a heading and the text),
+/// another of which holds prose: the article goes on in the parent's
+/// siblings, not in `top`'s.
+fn repeated_section(doc: &Html, analysis: &Analysis, top: NodeId) -> Option<NodeId> {
+    let parent = doc.tree.get(top)?.parent()?;
+    if is_top_level(parent) {
+        return None;
+    }
+    let own = class_attr(parent)?;
+    let grandparent = parent.parent()?;
+    grandparent
+        .children()
+        .any(|sib| {
+            let s = stats(analysis, sib.id());
+            sib.id() != parent.id()
+                && class_attr(sib) == Some(own)
+                && s.chars >= 200
+                && s.link_density() < 0.25
+        })
+        .then_some(parent.id())
+}
+
+/// The element's `class` attribute, when it has a non-blank one.
+fn class_attr<'a>(n: NodeRef<'a, Node>) -> Option<&'a str> {
+    match n.value() {
+        Node::Element(el) => el.attr("class").map(str::trim).filter(|c| !c.is_empty()),
+        _ => None,
+    }
+}
+
 /// The top candidate plus siblings that look like more of the same.
 fn merge_siblings(
     doc: &Html,
@@ -370,7 +406,9 @@ fn merge_siblings(
     };
     let top_score = final_score(analysis, scores, top).unwrap_or(0.0);
     let threshold = (top_score * 0.2).max(10.0);
-    let top_class = class_id(node);
+    // The class alone: sections of one article share it, while their
+    // ids number them (`toc_19421`, `toc_19426`).
+    let top_class = class_attr(node);
     let mut roots = Vec::new();
     for sib in parent.children() {
         if sib.id() == top {
@@ -383,14 +421,11 @@ fn merge_siblings(
         if is_unlikely(&cid) || drops_tag(n, s) {
             continue;
         }
-        let bonus = if !top_class.is_empty() && cid == top_class {
-            top_score * 0.2
-        } else {
-            0.0
-        };
-        let keep = final_score(analysis, scores, sib.id())
-            .is_some_and(|sc| sc + bonus >= threshold)
-            || (n == "p" && s.chars > 80 && s.link_density() < 0.25);
+        // A sibling of the same class is more of the same block: kept
+        // for any prose it holds, as a loose paragraph is.
+        let same_class = top_class.is_some() && class_attr(sib) == top_class;
+        let keep = final_score(analysis, scores, sib.id()).is_some_and(|sc| sc >= threshold)
+            || ((n == "p" || same_class) && s.chars > 80 && s.link_density() < 0.25);
         if keep {
             roots.push(sib.id());
         }

@@ -642,6 +642,66 @@ mod tests {
     }
 
     #[test]
+    fn an_article_in_numbered_sections_of_one_class_is_taken_whole() {
+        let url = "https://dos.example.gov/forming-a-company";
+        let para = |topic: &str| {
+            format!("<p>On {topic}: an organizer files the articles with the department, and the filing sets out the name, the county and the agent for service.</p>")
+        };
+        let section = |i: u32, paras: String| {
+            format!(
+                r#"<div class="next-section"><div class="divider"></div></div><section id="toc_{i}" class="toc-para wysiwyg"><h2>Part {i}</h2><div><div class="field-body">{paras}</div></div></section>"#
+            )
+        };
+        let many: String = ["names", "agents", "counties", "fees", "notices"]
+            .iter()
+            .map(|t| para(t))
+            .collect();
+        let html = format!(
+            r#"<html><body><nav><a href=/a>A</a> <a href=/b>B</a></nav><div class="toc-chapters">{}{}{}</div></body></html>"#,
+            section(1, "<p>New York recognizes many business forms, each with its own rules on liability, taxes and filings, and each suits a different kind of owner.</p>".into()),
+            section(2, many),
+            section(3, format!("<p>Questions and answers follow.</p>{}{}", para("dissolution"), para("mergers")))
+        );
+        match extract_at(url, &html) {
+            Ok(Extracted::Article(r)) => {
+                for part in [
+                    "New York recognizes",
+                    "On fees",
+                    "Questions and answers",
+                    "On mergers",
+                ] {
+                    assert!(r.text.contains(part), "{part}: {}", r.text);
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_short_block_of_the_same_class_as_the_story_is_part_of_it() {
+        // Site builders give every text block of a post one class.
+        let url = "https://blog.example.com/zero-waste-guide";
+        let block = |text: &str| {
+            format!(
+                r#"<div class="sqs-block html-block"><div class="sqs-block-content"><p>{text}</p></div></div>"#
+            )
+        };
+        let long = "Start with what you already own, use it up, and replace it with something that lasts, one habit at a time. ";
+        let html = format!(
+            r#"<html><body><div class="content">{}<div class="image-block"><img src=/a.jpg alt=""></div>{}{}</div><div class="links"><a href=/x>Shop</a></div></body></html>"#,
+            block("I dove into the zero waste lifestyle in 2015 and never looked back, and here is how."),
+            block(&long.repeat(8)),
+            block(&long.repeat(3))
+        );
+        match extract_at(url, &html) {
+            Ok(Extracted::Article(r)) => {
+                assert!(r.text.contains("I dove into the zero waste"), "{}", r.text);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn ids_are_16_hex() {
         let id = crawlq_record::record_id("https://example.com/a");
         assert_eq!(id.len(), 16);
