@@ -197,6 +197,7 @@ pub fn is_boilerplate(class_id: &str) -> bool {
         "most-popular",
         "mostpopular",
         "more-stories",
+        "post-list",
         "read-more",
         "readmore",
         "recirc",
@@ -344,6 +345,8 @@ mod tests {
         );
         // A link's rollover card of related stories, inside a sentence.
         assert!(is_boilerplate("rollover-people-block"));
+        // Teasers of other posts under the story.
+        assert!(is_boilerplate("post-list col-24 offset-sm-1"));
         assert!(is_caption("newscaption"));
         assert!(is_caption("body-img-caption"));
         assert!(!is_caption("article-body"));
