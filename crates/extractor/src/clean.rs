@@ -380,7 +380,9 @@ pub fn clean(
                 Node::Text(t) => b.text(&crate::metadata::repair_mojibake(t), pre_depth > 0),
                 Node::Element(el) => {
                     let is_root = node.id() == root.id();
-                    if removed.contains(&node.id()) || skip(node, el, is_root, analysis) {
+                    if removed.contains(&node.id())
+                        || skip(node, el, is_root || pre_depth > 0, analysis)
+                    {
                         continue;
                     }
                     let depth_before = b.open.len();
@@ -417,22 +419,25 @@ pub fn clean(
     render(b)
 }
 
-/// Should this element (and its subtree) be dropped?
+/// Should this element (and its subtree) be dropped? With `tag_only`
+/// (the root, and anything inside `<pre>`) its class, role and link
+/// density are not held against it: a highlighter's
+/// `<span class="hljs-comment">` is code, not a comment thread.
 fn skip(
     node: ego_tree::NodeRef<'_, Node>,
     el: &scraper::node::Element,
-    is_root: bool,
+    tag_only: bool,
     analysis: &Analysis,
 ) -> bool {
     let n = el.name();
     let stats = analysis.stats.get(&node.id()).copied().unwrap_or_default();
-    if drops_tag(n, stats) || matches!(n, "h1" | "header" | "time" | "address") && !is_root {
+    if drops_tag(n, stats) || matches!(n, "h1" | "header" | "time" | "address") && !tag_only {
         return true;
     }
     if is_hidden(el) || el.attrs().any(|(k, _)| is_boilerplate_data_attr(k)) {
         return true;
     }
-    if is_root {
+    if tag_only {
         return false;
     }
     let cid = class_id(node);
@@ -698,5 +703,16 @@ mod tests {
             c.text
         );
         assert!(c.text.contains("Talks resume today."), "{}", c.text);
+    }
+
+    #[test]
+    fn highlighted_code_keeps_its_comments() {
+        let c = clean_div(
+            r#"<div><p>To get started:</p><pre><code class="hljs"><span class="hljs-comment"># initialize git</span>
+git init</code></pre><div class="comments"><p>Great post, thanks for sharing it with us!</p></div></div>"#,
+        );
+        assert!(c.text.contains("# initialize git"), "{}", c.text);
+        assert!(c.text.contains("git init"), "{}", c.text);
+        assert!(!c.text.contains("Great post"), "{}", c.text);
     }
 }
