@@ -20,8 +20,15 @@ pub const MAX_DEPTH: u32 = 5_000;
 /// At most this many links are taken from a listing page.
 pub const MAX_LINKS: usize = 500;
 
-/// Version recorded in every snapshot.
-pub const EXTRACTOR_VERSION: &str = concat!("crawlq-extractor/", env!("CARGO_PKG_VERSION"));
+/// Version recorded in every snapshot: the crate's version and a digest
+/// of the extractor's sources and site rules (`build.rs`), so two
+/// builds that extract differently never share a version.
+pub const EXTRACTOR_VERSION: &str = concat!(
+    "crawlq-extractor/",
+    env!("CARGO_PKG_VERSION"),
+    "+",
+    env!("CRAWLQ_EXTRACTOR_DIGEST")
+);
 
 /// A page to extract.
 #[derive(Debug, Clone, Copy)]
@@ -699,6 +706,20 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_version_names_the_code_that_extracts() {
+        let (name, build) = EXTRACTOR_VERSION.split_once('+').expect("a digest");
+        assert_eq!(
+            name,
+            concat!("crawlq-extractor/", env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(build.len(), 8, "{EXTRACTOR_VERSION}");
+        assert!(
+            build.chars().all(|c| c.is_ascii_hexdigit()),
+            "{EXTRACTOR_VERSION}"
+        );
     }
 
     #[test]
