@@ -128,28 +128,38 @@ impl SharedHosts {
 
     /// [`SharedHosts::new`] with places in flight lasting `lease`.
     pub fn with_lease(kv: kv::Store, lease: Duration) -> SharedHosts {
+        SharedHosts::build(kv, lease, None)
+    }
+
+    /// The hosts bucket `name` (in memory, with `replicas`), created if
+    /// missing, and created again whenever it is found missing later, as
+    /// after a restart of the server that held it.
+    pub async fn open(
+        js: async_nats::jetstream::Context,
+        name: &str,
+        replicas: usize,
+    ) -> Result<SharedHosts, CrawlError> {
+        let kv = create_bucket(&js, name, replicas).await?;
+        Ok(SharedHosts::build(kv, LEASE, Some((js, replicas))))
+    }
+
+    fn build(
+        kv: kv::Store,
+        lease: Duration,
+        reopen: Option<(async_nats::jetstream::Context, usize)>,
+    ) -> SharedHosts {
         let process = std::collections::hash_map::RandomState::new().hash_one(std::process::id())
             & !0xffff_ffff;
         SharedHosts {
             inner: Arc::new(SharedInner {
                 kv: std::sync::RwLock::new(kv),
-                reopen: None,
+                reopen,
                 reopening: tokio::sync::Mutex::new(()),
                 process,
                 next_id: AtomicU64::new(1),
                 lease,
                 cache: Mutex::default(),
             }),
-        }
-    }
-
-    /// Creates the bucket again (in memory, with `replicas`) whenever it
-    /// is found missing, as after a restart of the server that held it.
-    pub fn reopening(self, js: async_nats::jetstream::Context, replicas: usize) -> SharedHosts {
-        let mut inner = Arc::into_inner(self.inner).expect("not shared yet");
-        inner.reopen = Some((js, replicas));
-        SharedHosts {
-            inner: Arc::new(inner),
         }
     }
 
@@ -269,6 +279,25 @@ impl Drop for HostLease {
     }
 }
 
+/// The hosts bucket: in memory, since it is rewritten at every request
+/// start and end (after a restart of the whole cluster, hosts start
+/// afresh); entries live [`SPACING_TTL`].
+async fn create_bucket(
+    js: &async_nats::jetstream::Context,
+    name: &str,
+    replicas: usize,
+) -> Result<kv::Store, CrawlError> {
+    crawlq_runtime::nats::ensure_kv_stored(
+        js,
+        name,
+        SPACING_TTL,
+        replicas,
+        async_nats::jetstream::stream::StorageType::Memory,
+    )
+    .await
+    .map_err(|e| CrawlError::infra("host politeness", e))
+}
+
 impl SharedInner {
     async fn release(&self, host: &str, id: u64) {
         let released = self
@@ -295,15 +324,7 @@ impl SharedInner {
         };
         let _one = self.reopening.lock().await;
         let name = self.store().name;
-        let store = crawlq_runtime::nats::ensure_kv_stored(
-            js,
-            &name,
-            SPACING_TTL,
-            *replicas,
-            async_nats::jetstream::stream::StorageType::Memory,
-        )
-        .await
-        .map_err(|e| CrawlError::infra("host politeness", e))?;
+        let store = create_bucket(js, &name, *replicas).await?;
         *self.kv.write().unwrap_or_else(|p| p.into_inner()) = store;
         self.cache
             .lock()

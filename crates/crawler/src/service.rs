@@ -30,20 +30,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         seen: bucket("seen", config.duplicate_window.max(Duration::from_secs(1))).await?,
         validators: bucket("validators", Duration::from_secs(90 * 86_400)).await?,
         feeds: bucket(crate::watch::FEEDS_BUCKET, Duration::ZERO).await?,
-        // In memory: rewritten at every request start and end; after a
-        // restart of the whole cluster, hosts start afresh (the bucket is
-        // created again when found missing).
-        hosts: SharedHosts::new(
-            crawlq_runtime::nats::ensure_kv_stored(
-                &rt.js,
-                &rt.topology.bucket("hosts"),
-                crate::politeness::SPACING_TTL,
-                replicas,
-                async_nats::jetstream::stream::StorageType::Memory,
-            )
-            .await?,
-        )
-        .reopening(rt.js.clone(), replicas),
+        hosts: SharedHosts::open(rt.js.clone(), &rt.topology.bucket("hosts"), replicas).await?,
     };
     if let Some(path) = &config.feeds_file {
         let text = std::fs::read_to_string(path)

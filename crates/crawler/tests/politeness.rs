@@ -170,9 +170,8 @@ async fn a_dead_replicas_place_lapses_and_a_live_ones_is_renewed() {
 async fn the_memory_bucket_is_created_again_after_a_server_restart() {
     let mut nats = NatsServer::start().await;
     let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    let kv = bucket(&nats).await;
-    let name = kv.name.clone();
-    let shared = SharedHosts::new(kv).reopening(js.clone(), 1);
+    let name = format!("{}_hosts", unique_prefix());
+    let shared = SharedHosts::open(js.clone(), &name, 1).await.unwrap();
     let (lease, _) = shared
         .reserve("a.example", Duration::ZERO, 1, Duration::from_secs(5))
         .await
