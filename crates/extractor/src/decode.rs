@@ -27,27 +27,20 @@ pub fn decode(
     body: &[u8],
     content_type: Option<&str>,
 ) -> (String, &'static Encoding, CharsetSource) {
-    let (encoding, source) = sniff(body, content_type);
+    let (encoding, source, rejected) = choose(body, content_type);
     let (text, _, _) = encoding.decode(body);
-    if encoding == UTF_8 && source == CharsetSource::Detected {
-        if let Some((declared, from)) = declared(body, content_type) {
-            if let Some(fixed) = undo_double_encoding(&text, declared) {
-                return (fixed, declared, from);
-            }
+    // A multi-byte legacy declaration the body disproved may still be
+    // right under one more layer of encoding.
+    let multi_byte = |(e, _): &Declared| *e != UTF_8 && !e.is_single_byte();
+    if let Some((declared, from)) = rejected
+        .filter(multi_byte)
+        .filter(|_| encoding == UTF_8 && source == CharsetSource::Detected)
+    {
+        if let Some(fixed) = undo_double_encoding(&text, declared) {
+            return (fixed, declared, from);
         }
     }
     (text.into_owned(), encoding, source)
-}
-
-/// The multi-byte legacy encoding the page declares, if any.
-fn declared(body: &[u8], content_type: Option<&str>) -> Option<(&'static Encoding, CharsetSource)> {
-    let header = content_type
-        .and_then(charset_param)
-        .and_then(label)
-        .map(|e| (e, CharsetSource::Header));
-    header
-        .or_else(|| meta_charset(&body[..body.len().min(4096)]).map(|e| (e, CharsetSource::Meta)))
-        .filter(|(e, _)| *e != UTF_8 && !e.is_single_byte())
 }
 
 /// A page in a multi-byte legacy encoding (GBK, Big5, Shift_JIS) that
@@ -108,38 +101,54 @@ fn undo_double_encoding(text: &str, declared: &'static Encoding) -> Option<Strin
 /// windows-1252 text almost never forms twenty valid UTF-8 characters
 /// with no invalid sequence, and decoding UTF-8 as them is mojibake.
 pub fn sniff(body: &[u8], content_type: Option<&str>) -> (&'static Encoding, CharsetSource) {
+    let (encoding, source, _) = choose(body, content_type);
+    (encoding, source)
+}
+
+/// A declared encoding and where it was declared.
+type Declared = (&'static Encoding, CharsetSource);
+
+/// [`sniff`], plus the first declaration the body disproved, if any.
+fn choose(
+    body: &[u8],
+    content_type: Option<&str>,
+) -> (&'static Encoding, CharsetSource, Option<Declared>) {
     if let Some((enc, _)) = Encoding::for_bom(body) {
-        return (enc, CharsetSource::Bom);
+        return (enc, CharsetSource::Bom, None);
     }
     let utf8 = is_utf8(body);
     let plainly_utf8 = utf8 && is_strict_utf8(body);
-    let believable = |enc: &&'static Encoding| {
-        if *enc == UTF_8 {
+    let believable = |enc: &'static Encoding| {
+        if enc == UTF_8 {
             utf8
         } else {
             !plainly_utf8
         }
     };
-    if let Some(enc) = content_type
-        .and_then(charset_param)
-        .and_then(label)
-        .filter(believable)
-    {
-        return (enc, CharsetSource::Header);
+    let mut rejected = None;
+    if let Some(enc) = content_type.and_then(charset_param).and_then(label) {
+        if believable(enc) {
+            return (enc, CharsetSource::Header, None);
+        }
+        rejected = Some((enc, CharsetSource::Header));
     }
-    if let Some(enc) = meta_charset(&body[..body.len().min(4096)]).filter(believable) {
-        return (enc, CharsetSource::Meta);
+    if let Some(enc) = meta_charset(&body[..body.len().min(4096)]) {
+        if believable(enc) {
+            return (enc, CharsetSource::Meta, None);
+        }
+        rejected = rejected.or(Some((enc, CharsetSource::Meta)));
     }
     // Undeclared but valid UTF-8 is UTF-8: checking is far cheaper than
     // statistical detection, which is kept for legacy encodings.
     if utf8 {
-        return (UTF_8, CharsetSource::Detected);
+        return (UTF_8, CharsetSource::Detected, rejected);
     }
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     detector.feed(&body[..body.len().min(64 * 1024)], body.len() <= 64 * 1024);
     (
         detector.guess(None, chardetng::Utf8Detection::Allow),
         CharsetSource::Detected,
+        rejected,
     )
 }
 
