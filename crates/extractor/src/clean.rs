@@ -377,7 +377,7 @@ pub fn clean(
                 continue;
             }
             match node.value() {
-                Node::Text(t) => b.text(&crate::metadata::repair_mojibake(t), pre_depth > 0),
+                Node::Text(t) => b.text(&crate::decode::repair_mojibake(t), pre_depth > 0),
                 Node::Element(el) => {
                     let is_root = node.id() == root.id();
                     if removed.contains(&node.id())

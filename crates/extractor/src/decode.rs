@@ -5,6 +5,11 @@
 //! then a `<meta charset>` or `<meta http-equiv="Content-Type">` in the
 //! first 4 KiB; then statistical detection (chardetng), which is what saves
 //! GBK and Big5 pages that declare nothing.
+//!
+//! Text that was decoded wrongly once before it reached us is read back
+//! here too: a legacy page saved as UTF-8 through a Latin reading
+//! ([`decode`]), and UTF-8 read as Latin-1 or Windows-1252 in a title or
+//! a text node ([`repair_mojibake`]).
 
 use encoding_rs::{Encoding, UTF_8};
 
@@ -242,6 +247,100 @@ fn meta_charset(head: &[u8]) -> Option<&'static Encoding> {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// UTF-8 read as Latin-1 or Windows-1252, read back (titles in
+/// [`crate::metadata::tidy_text`], body text in `clean`);
+/// any other text as it is.
+pub fn repair_mojibake(s: &str) -> std::borrow::Cow<'_, str> {
+    if looks_misread(s) {
+        if let Some(fixed) = reread_as_utf8(s) {
+            return std::borrow::Cow::Owned(fixed);
+        }
+    }
+    std::borrow::Cow::Borrowed(s)
+}
+
+/// Windows-1252 puts printable characters where Latin-1 has C1
+/// controls; they map back to these bytes.
+const CP1252: [(char, u8); 27] = [
+    ('€', 0x80),
+    ('‚', 0x82),
+    ('ƒ', 0x83),
+    ('„', 0x84),
+    ('…', 0x85),
+    ('†', 0x86),
+    ('‡', 0x87),
+    ('ˆ', 0x88),
+    ('‰', 0x89),
+    ('Š', 0x8a),
+    ('‹', 0x8b),
+    ('Œ', 0x8c),
+    ('Ž', 0x8e),
+    ('‘', 0x91),
+    ('’', 0x92),
+    ('“', 0x93),
+    ('”', 0x94),
+    ('•', 0x95),
+    ('–', 0x96),
+    ('—', 0x97),
+    ('˜', 0x98),
+    ('™', 0x99),
+    ('š', 0x9a),
+    ('›', 0x9b),
+    ('œ', 0x9c),
+    ('ž', 0x9e),
+    ('Ÿ', 0x9f),
+];
+
+/// The byte a character of UTF-8 misread as Latin-1 or Windows-1252 was.
+fn misread_byte(c: char) -> Option<u8> {
+    if ('\u{80}'..='\u{ff}').contains(&c) {
+        return Some(c as u32 as u8);
+    }
+    CP1252.iter().find(|(k, _)| *k == c).map(|(_, b)| *b)
+}
+
+/// Does the text hold UTF-8 misread as Latin-1 or Windows-1252: a C1
+/// control, or a lead byte's letter (Â, Ã, â) followed by a continuation
+/// byte's (a no-break space, ©, €, ™)?
+fn looks_misread(s: &str) -> bool {
+    let mut lead = false;
+    for c in s.chars() {
+        if ('\u{80}'..='\u{9f}').contains(&c)
+            || lead && misread_byte(c).is_some_and(|b| (0x80..=0xbf).contains(&b))
+        {
+            return true;
+        }
+        lead = ('\u{c2}'..='\u{f4}').contains(&c);
+    }
+    false
+}
+
+/// Each run of characters from U+0080 to U+00FF read back as the UTF-8
+/// bytes they were; `None` when a run is not valid UTF-8 (the text was
+/// not mojibake).
+fn reread_as_utf8(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut run: Vec<u8> = Vec::new();
+    let flush = |run: &mut Vec<u8>, out: &mut String| -> Option<()> {
+        if !run.is_empty() {
+            out.push_str(std::str::from_utf8(run).ok()?);
+            run.clear();
+        }
+        Some(())
+    };
+    for c in s.chars() {
+        match misread_byte(c) {
+            Some(b) => run.push(b),
+            None => {
+                flush(&mut run, &mut out)?;
+                out.push(c);
+            }
+        }
+    }
+    flush(&mut run, &mut out)?;
+    Some(out)
 }
 
 #[cfg(test)]

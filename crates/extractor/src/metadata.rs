@@ -941,21 +941,10 @@ pub fn tidy_text(s: &str) -> std::borrow::Cow<'_, str> {
     if out.contains('&') {
         out = std::borrow::Cow::Owned(decode_entities(&out));
     }
-    if let std::borrow::Cow::Owned(fixed) = repair_mojibake(&out) {
+    if let std::borrow::Cow::Owned(fixed) = crate::decode::repair_mojibake(&out) {
         out = std::borrow::Cow::Owned(fixed);
     }
     out
-}
-
-/// UTF-8 read as Latin-1 or Windows-1252, read back (see [`tidy_text`]);
-/// any other text as it is.
-pub fn repair_mojibake(s: &str) -> std::borrow::Cow<'_, str> {
-    if looks_misread(s) {
-        if let Some(fixed) = reread_as_utf8(s) {
-            return std::borrow::Cow::Owned(fixed);
-        }
-    }
-    std::borrow::Cow::Borrowed(s)
 }
 
 /// Decodes the character references left in a text: numeric ones and the
@@ -1002,88 +991,6 @@ fn decode_entities(s: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// Windows-1252 puts printable characters where Latin-1 has C1
-/// controls; they map back to these bytes.
-const CP1252: [(char, u8); 27] = [
-    ('€', 0x80),
-    ('‚', 0x82),
-    ('ƒ', 0x83),
-    ('„', 0x84),
-    ('…', 0x85),
-    ('†', 0x86),
-    ('‡', 0x87),
-    ('ˆ', 0x88),
-    ('‰', 0x89),
-    ('Š', 0x8a),
-    ('‹', 0x8b),
-    ('Œ', 0x8c),
-    ('Ž', 0x8e),
-    ('‘', 0x91),
-    ('’', 0x92),
-    ('“', 0x93),
-    ('”', 0x94),
-    ('•', 0x95),
-    ('–', 0x96),
-    ('—', 0x97),
-    ('˜', 0x98),
-    ('™', 0x99),
-    ('š', 0x9a),
-    ('›', 0x9b),
-    ('œ', 0x9c),
-    ('ž', 0x9e),
-    ('Ÿ', 0x9f),
-];
-
-/// The byte a character of UTF-8 misread as Latin-1 or Windows-1252 was.
-fn misread_byte(c: char) -> Option<u8> {
-    if ('\u{80}'..='\u{ff}').contains(&c) {
-        return Some(c as u32 as u8);
-    }
-    CP1252.iter().find(|(k, _)| *k == c).map(|(_, b)| *b)
-}
-
-/// Does the text hold UTF-8 misread as Latin-1 or Windows-1252: a C1
-/// control, or a lead byte's letter (Â, Ã, â) followed by a continuation
-/// byte's (a no-break space, ©, €, ™)?
-fn looks_misread(s: &str) -> bool {
-    let mut lead = false;
-    for c in s.chars() {
-        if ('\u{80}'..='\u{9f}').contains(&c)
-            || lead && misread_byte(c).is_some_and(|b| (0x80..=0xbf).contains(&b))
-        {
-            return true;
-        }
-        lead = ('\u{c2}'..='\u{f4}').contains(&c);
-    }
-    false
-}
-
-/// Each run of characters from U+0080 to U+00FF read back as the UTF-8
-/// bytes they were; `None` when a run is not valid UTF-8 (the text was
-/// not mojibake).
-fn reread_as_utf8(s: &str) -> Option<String> {
-    let mut out = String::with_capacity(s.len());
-    let mut run: Vec<u8> = Vec::new();
-    let flush = |run: &mut Vec<u8>, out: &mut String| -> Option<()> {
-        if !run.is_empty() {
-            out.push_str(std::str::from_utf8(run).ok()?);
-            run.clear();
-        }
-        Some(())
-    };
-    for c in s.chars() {
-        match misread_byte(c) {
-            Some(b) => run.push(b),
-            None => {
-                flush(&mut run, &mut out)?;
-                out.push(c);
-            }
-        }
-    }
-    flush(&mut run, &mut out)?;
-    Some(out)
 }
 
 fn collapse(s: &str) -> String {
@@ -1358,12 +1265,15 @@ mod tests {
         // Read as Windows-1252 (no C1 control left): a no-break space
         // and a curly apostrophe.
         assert_eq!(
-            repair_mojibake("for cats.\u{c2}\u{a0} It\u{e2}\u{20ac}\u{2122}s"),
+            crate::decode::repair_mojibake("for cats.\u{c2}\u{a0} It\u{e2}\u{20ac}\u{2122}s"),
             "for cats.\u{a0} It\u{2019}s"
         );
         // Text that only looks like Latin-1 stays as it is.
         assert_eq!(tidy_text("Café \u{85} déjà"), "Café \u{85} déjà");
-        assert_eq!(repair_mojibake("Ãngel Â«hola»"), "Ãngel Â«hola»");
+        assert_eq!(
+            crate::decode::repair_mojibake("Ãngel Â«hola»"),
+            "Ãngel Â«hola»"
+        );
         let m = meta(r#"<meta property="og:title" content="Tools &amp;#x26; tips"><h1>x</h1>"#);
         assert_eq!(m.title, "Tools & tips");
     }
