@@ -810,7 +810,7 @@ fn header_dates(h1: ElementRef<'_>) -> HeaderDates {
     };
     let after = (at..texts.len()).take(60);
     let before = (0..at).rev().take(15);
-    let mut out = scan_dates(&texts, after.chain(before), false);
+    let mut out = scan_dates(doc, &texts, after.chain(before), false);
     out.byline = out
         .published_at
         .is_some_and(|(i, len)| i > at && i <= at + 25 && len <= 40);
@@ -823,7 +823,7 @@ fn header_dates(h1: ElementRef<'_>) -> HeaderDates {
 /// a sidebar) or has no heading: only labelled ones count there.
 fn labelled_dates(doc: &Html) -> HeaderDates {
     let texts: Vec<_> = page_texts(&doc.tree).collect();
-    scan_dates(&texts, 0..texts.len(), true)
+    scan_dates(&doc.tree, &texts, 0..texts.len(), true)
 }
 
 /// The page's non-empty text nodes outside scripts and styles, in order.
@@ -848,9 +848,11 @@ fn page_texts(
 }
 
 /// The first published and updated dates among `texts[order]`, each
-/// labelled by its own text and the short text before it; with
-/// `labelled_only`, a date without a publish or update label is passed.
+/// labelled by its own text, the short texts before it and the template's
+/// name for its element; with `labelled_only`, a date without a publish
+/// or update label is passed.
 fn scan_dates(
+    doc: &ego_tree::Tree<scraper::Node>,
     texts: &[(ego_tree::NodeId, &str)],
     order: impl Iterator<Item = usize>,
     labelled_only: bool,
@@ -873,11 +875,11 @@ fn scan_dates(
         let Some(found) = text_date(&text) else {
             continue;
         };
-        let label = match i.checked_sub(1).and_then(|j| texts.get(j)) {
-            Some((_, prev)) if prev.trim().chars().count() <= 60 => format!("{prev} {text}"),
-            _ => text.clone(),
-        };
-        let slot = if says_updated(&label) {
+        // A printed date inside `<time datetime>` is read from the
+        // machine's value: "03/01/2017" is no longer ambiguous.
+        let found = time_value(doc, texts[i].0).unwrap_or(found);
+        let label = date_label(texts, i, &text);
+        let slot = if says_updated(&label) || template_says_updated(doc, texts[i].0) {
             &mut out.updated
         } else if !labelled_only || says_published(&label) {
             &mut out.published
@@ -893,6 +895,54 @@ fn scan_dates(
         }
     }
     out
+}
+
+/// A date's label: its own text after the short texts before it, back to
+/// 60 characters or the previous date ("Last Updated" "on" "Feb 27, 2026",
+/// "Updated" ":" "December 04, 2025": templates split a label in pieces).
+fn date_label(texts: &[(ego_tree::NodeId, &str)], i: usize, text: &str) -> String {
+    let mut before: Vec<&str> = Vec::new();
+    let mut len = 0;
+    for j in (i.saturating_sub(3)..i).rev() {
+        let prev = texts[j].1.trim();
+        len += prev.chars().count();
+        if len > 60 || text_date(prev).is_some() {
+            break;
+        }
+        before.push(prev);
+    }
+    before.reverse();
+    before.push(text);
+    before.join(" ")
+}
+
+/// The `datetime` of the `<time>` element (or its child) a text is in,
+/// when it parses.
+fn time_value(doc: &ego_tree::Tree<scraper::Node>, text: ego_tree::NodeId) -> Option<String> {
+    doc.get(text)?
+        .ancestors()
+        .take(2)
+        .filter_map(ElementRef::wrap)
+        .find(|e| e.value().name() == "time")?
+        .value()
+        .attr("datetime")
+        .filter(|v| dates::parse(v).is_some())
+        .map(str::to_string)
+}
+
+/// Does the template name the date's element (or its parent) an update
+/// (`itemprop="dateModified"`, `class="updated-date"`)? WordPress marks
+/// the one date it prints `published updated`, which is the publication.
+fn template_says_updated(doc: &ego_tree::Tree<scraper::Node>, text: ego_tree::NodeId) -> bool {
+    let Some(parent) = doc
+        .get(text)
+        .and_then(|n| n.parent())
+        .and_then(ElementRef::wrap)
+    else {
+        return false;
+    };
+    let names = attr_context(parent).to_lowercase();
+    (names.contains("modif") || names.contains("updat")) && !says_published(&names)
 }
 
 /// Words that say a date is the publication.
@@ -1249,6 +1299,37 @@ mod tests {
         assert_eq!(m.published, Some((1_754_006_400_000, DateSource::Text)));
         let m = meta(r#"<html lang="fr"><h1>A long enough headline</h1><p>8/1/2025</p>"#);
         assert_eq!(m.published, Some((1_736_294_400_000, DateSource::Text)));
+    }
+
+    #[test]
+    fn how_a_template_prints_a_date_says_what_it_is() {
+        let declared = r#"<script type="application/ld+json">{"@type":"Article","datePublished":"2024-05-09T00:00:00Z"}</script>"#;
+        let page = |header: &str| {
+            meta(&format!(
+                "{declared}<h1>A long enough headline</h1><p>Jane Roe</p>{header}<p>Body text of the story.</p>"
+            ))
+        };
+        // A label split in pieces ("Last Updated" "on" "Feb 27, 2023")
+        // or an element the template names the modification is an
+        // update: it does not move the declared publication.
+        for header in [
+            r#"<span class="post-date"><span>Last Updated</span> <span>on</span> <span>Feb 27, 2023</span></span>"#,
+            r#"<p itemprop="dateModified">Updated<!-- -->: <!-- -->February 27, 2023</p>"#,
+            r#"<p class="updated-date">February 27, 2023</p>"#,
+        ] {
+            assert_eq!(
+                page(header).published.unwrap().1,
+                DateSource::JsonLd,
+                "{header}"
+            );
+        }
+        // WordPress marks its one printed date `published updated`.
+        let m = page(r#"<time class="entry-date published updated">February 27, 2023</time>"#);
+        assert_eq!(m.published, Some((1_677_456_000_000, DateSource::Text)));
+        // A printed date inside `<time datetime>` is read from the
+        // machine's value, not guessed from "03/01/2017" day first.
+        let m = page(r#"<div><time datetime="2017-03-01T12:00:00Z">03/01/2017</time></div>"#);
+        assert_eq!(m.published, Some((1_488_369_600_000, DateSource::Text)));
     }
 
     #[test]
