@@ -456,8 +456,24 @@ fn skip(
     {
         return true;
     }
-    // "Read more here" style paragraphs that are nothing but a link.
-    matches!(n, "p" | "li" | "h2" | "h3" | "h4" | "div") && ld > 0.8 && s.chars < 150
+    // "Read more here" style paragraphs that are nothing but a link. A
+    // heading that is a link ("1. <a>Harvard Business School</a>") stays
+    // when text follows it: it heads a section, it is not a teaser.
+    let heading = matches!(n, "h2" | "h3" | "h4" | "h5" | "h6");
+    (matches!(n, "p" | "li" | "div") || heading && !heads_text(node, analysis))
+        && ld > 0.8
+        && s.chars < 150
+}
+
+/// Is the next element after `node` that holds text, before any script,
+/// a text (20 characters or more, mostly not links)?
+fn heads_text(node: ego_tree::NodeRef<'_, Node>, analysis: &Analysis) -> bool {
+    node.next_siblings()
+        .filter_map(|n| n.value().as_element().map(|e| (n.id(), e.name())))
+        .take_while(|(_, name)| !matches!(*name, "script" | "style"))
+        .filter_map(|(id, _)| analysis.stats.get(&id))
+        .find(|s| s.chars > 0)
+        .is_some_and(|s| s.chars >= 20 && s.link_density() < 0.5)
 }
 
 fn render(b: Builder<'_>) -> Cleaned {
@@ -686,6 +702,21 @@ mod tests {
         assert_eq!(c.text.matches("shook hands").count(), 1, "{}", c.text);
         assert_eq!(c.html.matches("shook hands").count(), 1, "{}", c.html);
         assert_eq!(c.text.matches("Yes").count(), 2, "{}", c.text);
+    }
+
+    #[test]
+    fn a_heading_that_is_a_link_stays_when_it_heads_text() {
+        let c = clean_div(
+            r#"<div><p>The schools, ranked by their graduates' outcomes over ten years.</p><h2>1. <a href="https://example.com/harvard">Harvard Business School</a></h2><div><p>Rankings come and go, but Harvard stays first.</p></div><h2><a href="/list">Click here to subscribe to the newsletter</a></h2><script>ads()</script><p>Stanford is famous for its ties to Silicon Valley.</p></div>"#,
+        );
+        assert!(c.text.contains("1. Harvard Business School"), "{}", c.text);
+        assert!(
+            c.html
+                .contains(r#"<h2>1. <a href="https://example.com/harvard">"#),
+            "{}",
+            c.html
+        );
+        assert!(!c.text.contains("Click here"), "{}", c.text);
     }
 
     #[test]
