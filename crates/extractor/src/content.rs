@@ -422,10 +422,12 @@ fn merge_siblings(
             continue;
         }
         // A sibling of the same class is more of the same block: kept
-        // for any prose it holds, as a loose paragraph is.
+        // for any prose it holds, as a loose paragraph is, even beside
+        // its own list of links (which the cleaner then drops as one).
         let same_class = top_class.is_some() && class_attr(sib) == top_class;
         let keep = final_score(analysis, scores, sib.id()).is_some_and(|sc| sc >= threshold)
-            || ((n == "p" || same_class) && s.chars > 80 && s.link_density() < 0.25);
+            || (n == "p" && s.chars > 80 && s.link_density() < 0.25)
+            || (same_class && s.chars > 80 && s.link_density() < 0.5);
         if keep {
             roots.push(sib.id());
         }

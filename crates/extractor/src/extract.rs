@@ -694,8 +694,10 @@ mod tests {
             )
         };
         let long = "Start with what you already own, use it up, and replace it with something that lasts, one habit at a time. ";
+        // One block holds a short text and its own list of links.
+        let with_links = r#"<div class="sqs-block html-block"><div class="sqs-block-content"><p>Composting at home takes a bin, a balcony and ten minutes a week.</p><ul><li><a href="/bins">The bins we tested for small flats</a></li><li><a href="/worms">Worm farms for beginners</a></li></ul></div></div>"#;
         let html = format!(
-            r#"<html><body><div class="content">{}<div class="image-block"><img src=/a.jpg alt=""></div>{}{}</div><div class="links"><a href=/x>Shop</a></div></body></html>"#,
+            r#"<html><body><div class="content">{}<div class="image-block"><img src=/a.jpg alt=""></div>{}{}{with_links}</div><div class="links"><a href=/x>Shop</a></div></body></html>"#,
             block("I dove into the zero waste lifestyle in 2015 and never looked back, and here is how."),
             block(&long.repeat(8)),
             block(&long.repeat(3))
@@ -703,6 +705,8 @@ mod tests {
         match extract_at(url, &html) {
             Ok(Extracted::Article(r)) => {
                 assert!(r.text.contains("I dove into the zero waste"), "{}", r.text);
+                assert!(r.text.contains("Composting at home"), "{}", r.text);
+                assert!(!r.text.contains("Worm farms"), "{}", r.text);
             }
             other => panic!("{other:?}"),
         }
