@@ -448,11 +448,15 @@ fn skip(
     {
         return true;
     }
-    // Conditional cleaning: link farms and near-empty widgets.
+    // Conditional cleaning: link farms and near-empty widgets; a list that
+    // is nothing but links is one at any length (a directory of 800
+    // movers), while one link in a list of text is an item like the rest.
     let s = analysis.stats.get(&node.id()).copied().unwrap_or_default();
     let ld = s.link_density();
     if matches!(n, "ul" | "ol" | "div" | "section" | "table" | "dl")
-        && (ld > 0.5 && s.chars < 2000 || ld > 0.33 && s.chars < 200 && s.paragraphs == 0)
+        && (ld > 0.5 && s.chars < 2000
+            || ld > 0.33 && s.chars < 200 && s.paragraphs == 0
+            || ld > 0.8 && matches!(n, "ul" | "ol"))
     {
         return true;
     }
@@ -460,7 +464,7 @@ fn skip(
     // heading that is a link ("1. <a>Harvard Business School</a>") stays
     // when text follows it: it heads a section, it is not a teaser.
     let heading = matches!(n, "h2" | "h3" | "h4" | "h5" | "h6");
-    (matches!(n, "p" | "li" | "div") || heading && !heads_text(node, analysis))
+    (matches!(n, "p" | "div") || heading && !heads_text(node, analysis))
         && ld > 0.8
         && s.chars < 150
 }
@@ -717,6 +721,18 @@ mod tests {
             c.html
         );
         assert!(!c.text.contains("Click here"), "{}", c.text);
+    }
+
+    #[test]
+    fn a_link_in_a_list_of_text_stays_and_a_directory_of_links_goes() {
+        let directory: String = (0..120)
+            .map(|i| format!(r#"<li><a href="https://example.com/m{i}">Moving and Storage Company {i}</a></li>"#))
+            .collect();
+        let c = clean_div(&format!(
+            r#"<div><p>What to pack first, room by room, before the movers arrive.</p><ul><li>Label every box with its room and its contents.</li><li><a href="https://example.com/checklist">Our printable checklist</a></li><li>Keep a bag of essentials for the first night.</li></ul><ul>{directory}</ul></div>"#
+        ));
+        assert!(c.text.contains("Our printable checklist"), "{}", c.text);
+        assert!(!c.text.contains("Moving and Storage Company"), "{}", c.text);
     }
 
     #[test]
