@@ -349,6 +349,11 @@ pub fn clean(
         })
         .unwrap_or_default();
     let mut b = Builder::new(base);
+    let root_chars: u32 = roots
+        .iter()
+        .filter_map(|r| analysis.stats.get(r))
+        .map(|s| s.chars)
+        .sum();
     for root in roots {
         let Some(root) = doc.tree.get(*root) else {
             continue;
@@ -381,7 +386,7 @@ pub fn clean(
                 Node::Element(el) => {
                     let is_root = node.id() == root.id();
                     if removed.contains(&node.id())
-                        || skip(node, el, is_root || pre_depth > 0, analysis)
+                        || skip(node, el, is_root || pre_depth > 0, root_chars, analysis)
                     {
                         continue;
                     }
@@ -427,6 +432,7 @@ fn skip(
     node: ego_tree::NodeRef<'_, Node>,
     el: &scraper::node::Element,
     tag_only: bool,
+    root_chars: u32,
     analysis: &Analysis,
 ) -> bool {
     let n = el.name();
@@ -440,8 +446,12 @@ fn skip(
     if tag_only {
         return false;
     }
+    // A class does not remove the story itself: an element holding four
+    // fifths of the whole selection's text (`div.commentOnSelection` around a post)
+    // is the article, whatever its name.
+    let holds_the_story = stats.chars >= 200 && stats.chars * 5 >= root_chars * 4;
     let cid = class_id(node);
-    if is_boilerplate(&cid)
+    if is_boilerplate(&cid) && !holds_the_story
         || el
             .attr("role")
             .is_some_and(|r| matches!(r, "navigation" | "complementary" | "banner"))
@@ -733,6 +743,22 @@ mod tests {
         ));
         assert!(c.text.contains("Our printable checklist"), "{}", c.text);
         assert!(!c.text.contains("Moving and Storage Company"), "{}", c.text);
+    }
+
+    #[test]
+    fn a_class_does_not_remove_the_story_itself() {
+        let story = "<p>The council voted on Tuesday to close the bridge for repairs, after two years of delays.</p>".repeat(4);
+        // The post body sits in a "comment on selection" wrapper: kept.
+        let c = clean_div(&format!(
+            r#"<div><h2>Bridge closes</h2><div class="commentOnSelection">{story}</div></div>"#
+        ));
+        assert!(c.text.contains("The council voted"), "{}", c.text);
+        // A comment thread beside the story is still dropped.
+        let c = clean_div(&format!(
+            r#"<div>{story}<div class="comments"><p>First! What a great article about the bridge.</p></div></div>"#
+        ));
+        assert!(c.text.contains("The council voted"), "{}", c.text);
+        assert!(!c.text.contains("First!"), "{}", c.text);
     }
 
     #[test]

@@ -26,6 +26,116 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
+/// Puts the segments a streaming server renderer sent late back where
+/// they belong. React's streaming HTML prints a placeholder
+/// (`<template id="B:0"></template>` or `id="P:0"`, then a "Loading..."
+/// fallback up to the `<!--/$-->` comment) and, at the end of the body,
+/// the content in `<div hidden id="S:0">`, which a script moves into place
+/// (`$RC("B:0","S:0")`, `$RS("S:0","P:0")`). Without scripts the story sits
+/// hidden at the page's foot. Pairs come from those calls, else from the
+/// shared number.
+pub fn place_streamed_segments(doc: &mut Html) {
+    let mut placeholders: HashMap<String, NodeId> = HashMap::new();
+    let mut segments: Vec<(String, NodeId)> = Vec::new();
+    let mut calls: HashMap<String, String> = HashMap::new();
+    let mut scripts = Vec::new();
+    for node in doc.tree.root().descendants() {
+        let Some(el) = node.value().as_element() else {
+            continue;
+        };
+        match (el.name(), el.attr("id")) {
+            ("template", Some(id)) if id.starts_with("B:") || id.starts_with("P:") => {
+                placeholders.insert(id.to_string(), node.id());
+            }
+            ("div", Some(id)) if id.starts_with("S:") && el.attr("hidden").is_some() => {
+                segments.push((id.to_string(), node.id()));
+            }
+            ("script", _) => scripts.push(node.id()),
+            _ => {}
+        }
+    }
+    if segments.is_empty() {
+        return;
+    }
+    for script in scripts {
+        let Some(node) = doc.tree.get(script) else {
+            continue;
+        };
+        let code: String = node
+            .children()
+            .filter_map(|c| c.value().as_text().map(|t| t.to_string()))
+            .collect();
+        for (call, seg_first) in [("$RC(\"", false), ("$RS(\"", true)] {
+            for part in code.split(call).skip(1) {
+                let mut ids = part.split('"').step_by(2).take(2);
+                if let (Some(a), Some(b)) = (ids.next(), ids.next()) {
+                    let (seg, place) = if seg_first { (a, b) } else { (b, a) };
+                    calls.insert(seg.to_string(), place.to_string());
+                }
+            }
+        }
+    }
+    for (seg, seg_id) in segments {
+        let number = &seg[2..];
+        let place = calls
+            .get(&seg)
+            .and_then(|p| placeholders.get(p))
+            .or_else(|| placeholders.get(&format!("B:{number}")))
+            .or_else(|| placeholders.get(&format!("P:{number}")))
+            .copied();
+        let Some(place) = place else { continue };
+        let Some(template) = doc.tree.get(place) else {
+            continue;
+        };
+        // A boundary's fallback, shown meanwhile ("Loading..."): up to its
+        // end comment, when there is one.
+        let boundary = template
+            .value()
+            .as_element()
+            .and_then(|e| e.attr("id"))
+            .is_some_and(|id| id.starts_with("B:"));
+        let mut fallback = Vec::new();
+        if boundary {
+            let mut closed = false;
+            for n in template.next_siblings() {
+                closed = n.value().as_comment().is_some_and(|c| c.trim() == "/$");
+                if closed {
+                    break;
+                }
+                fallback.push(n.id());
+            }
+            if !closed {
+                fallback.clear();
+            }
+        }
+        let moved: Vec<NodeId> = doc
+            .tree
+            .get(seg_id)
+            .map(|s| s.children().map(|c| c.id()).collect())
+            .unwrap_or_default();
+        // The placeholder must still be in the page (an earlier fallback
+        // may have held it), and not inside the segment itself.
+        let root = doc.tree.root().id();
+        let in_page = doc.tree.get(place).is_some_and(|t| {
+            t.ancestors().all(|a| a.id() != seg_id)
+                && t.ancestors().last().map(|a| a.id()) == Some(root)
+        });
+        if !in_page {
+            continue;
+        }
+        if let Some(mut template) = doc.tree.get_mut(place) {
+            for child in moved {
+                template.insert_id_before(child);
+            }
+        }
+        for id in fallback.into_iter().chain([place, seg_id]) {
+            if let Some(mut n) = doc.tree.get_mut(id) {
+                n.detach();
+            }
+        }
+    }
+}
+
 /// A map keyed by node id.
 pub type NodeMap<V> = HashMap<NodeId, V, std::hash::BuildHasherDefault<IdHasher>>;
 /// A set of node ids.
@@ -321,6 +431,38 @@ mod tests {
         assert_eq!(s.commas, 1);
         assert_eq!(s.link_chars, 9);
         assert!(s.chars >= 26, "{s:?}");
+    }
+
+    #[test]
+    fn streamed_segments_are_put_where_the_script_would_put_them() {
+        let mut doc = Html::parse_document(concat!(
+            r#"<div id="main"><h1>Title</h1><!--$?--><template id="B:0"></template><div>Loading paragraph...</div><!--/$--><p>After the boundary.</p></div>"#,
+            r#"<div id="aside"><template id="P:5"></template><p>Beside the placeholder.</p></div>"#,
+            r#"<div hidden id="S:5"><p>Placed by $RS.</p></div>"#,
+            r#"<div hidden id="S:1"><p>The story, sent late.</p><template id="P:9"></template></div>"#,
+            r#"<div hidden id="S:9"><p>Nested in the story.</p></div>"#,
+            r#"<div hidden id="S:7"><p>No placeholder: stays hidden.</p></div>"#,
+            r#"<script>$RC("B:0","S:1");$RS("S:5","P:5")</script>"#,
+        ));
+        place_streamed_segments(&mut doc);
+        let text = |sel: &str| {
+            let node = doc
+                .select(&scraper::Selector::parse(sel).unwrap())
+                .next()
+                .unwrap();
+            text_of(*node)
+        };
+        assert_eq!(
+            text("#main"),
+            "Title\nThe story, sent late.\nNested in the story.\nAfter the boundary."
+        );
+        assert_eq!(text("#aside"), "Placed by $RS.\nBeside the placeholder.");
+        assert_eq!(text("[hidden]"), "No placeholder: stays hidden.");
+        // A placeholder inside its own segment, or none at all: no panic.
+        let mut doc = Html::parse_document(
+            r#"<div hidden id="S:0"><template id="B:0"></template><p>x</p></div><div hidden id="S:2"></div>"#,
+        );
+        place_streamed_segments(&mut doc);
     }
 
     #[test]

@@ -93,7 +93,8 @@ impl Extractor {
             return Err(ExtractError::Pathological(depth));
         }
         let (text, _, _) = crate::decode::decode(page.body, page.content_type);
-        let doc = Html::parse_document(&text);
+        let mut doc = Html::parse_document(&text);
+        dom::place_streamed_segments(&mut doc);
         let analysis = dom::analyse(&doc);
         if analysis.max_depth > MAX_DEPTH {
             return Err(ExtractError::Pathological(analysis.max_depth));
