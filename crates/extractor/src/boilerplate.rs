@@ -297,8 +297,22 @@ fn contains_token_part(s: &str, pattern: &str) -> bool {
             Some('s') => !after.next().is_some_and(|c| c.is_ascii_alphabetic()),
             Some(c) => !c.is_ascii_alphabetic(),
         };
-        !before.is_some_and(|c| c.is_ascii_alphabetic()) && end_ok
+        !before.is_some_and(|c| c.is_ascii_alphabetic()) && end_ok && !overflow_utility(&s[..i])
     })
+}
+
+/// Does the text before a match end in `overflow-` (`overflow-hidden`,
+/// `overflow-x-hidden`, `vds-overflow_hidden`)? That is a layout utility
+/// clipping its box, not a hidden element.
+fn overflow_utility(before: &str) -> bool {
+    let b = before.trim_end_matches(['-', '_', ':']);
+    let b = b
+        .strip_suffix("-x")
+        .or_else(|| b.strip_suffix("-y"))
+        .or_else(|| b.strip_suffix("_x"))
+        .or_else(|| b.strip_suffix("_y"))
+        .unwrap_or(b);
+    b.ends_with("overflow")
 }
 
 #[cfg(test)]
@@ -312,6 +326,9 @@ mod tests {
             !is_unlikely("article-footer-content"),
             "rescued by `article`/`content`"
         );
+        assert!(is_unlikely("hidden-xs sidebar"));
+        assert!(!is_unlikely("vds-box vds-overflow_hidden"));
+        assert!(!is_unlikely("md:overflow-x-hidden"));
         assert!(is_boilerplate("share-bar"));
         assert!(is_boilerplate("m-related-articles"));
         assert!(!is_boilerplate("article-body"));
