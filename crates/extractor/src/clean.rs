@@ -470,6 +470,14 @@ fn skip(
     {
         return true;
     }
+    // An ad slot's label left when the ad did not load.
+    if matches!(n, "p" | "div" | "span" | "section" | "aside")
+        && s.chars > 0
+        && s.chars <= 40
+        && is_ad_label(&crate::dom::text_of(node))
+    {
+        return true;
+    }
     // "Read more here" style paragraphs that are nothing but a link. A
     // heading that is a link ("1. <a>Harvard Business School</a>") stays
     // when text follows it: it heads a section, it is not a teaser.
@@ -477,6 +485,30 @@ fn skip(
     (matches!(n, "p" | "div") || heading && !heads_text(node, analysis))
         && ld > 0.8
         && s.chars < 150
+}
+
+/// The words an empty ad slot prints: "Advertisement", "ADVERTISING",
+/// "Story continues below advertisement", "Sponsored".
+fn is_ad_label(text: &str) -> bool {
+    let t = text.trim().trim_end_matches([':', '.']).to_lowercase();
+    matches!(
+        t.as_str(),
+        "advertisement"
+            | "advertising"
+            | "advertisment"
+            | "sponsored"
+            | "anzeige"
+            | "publicité"
+            | "publicidad"
+            | "pubblicità"
+            | "реклама"
+            | "广告"
+            | "story continues below advertisement"
+            | "article continues below advertisement"
+            | "continue reading below"
+            | "scroll to continue"
+            | "scroll to continue with content"
+    )
 }
 
 /// Is the next element after `node` that holds text, before any script,
@@ -759,6 +791,17 @@ mod tests {
         ));
         assert!(c.text.contains("The council voted"), "{}", c.text);
         assert!(!c.text.contains("First!"), "{}", c.text);
+    }
+
+    #[test]
+    fn an_empty_ad_slot_leaves_no_label() {
+        let c = clean_div(
+            r#"<div><p>The council voted on Tuesday to close the bridge.</p><div class="slot"><span>ADVERTISEMENT</span></div><p>Story continues below advertisement</p><p>Advertising revenue fell.</p></div>"#,
+        );
+        assert_eq!(
+            c.text,
+            "The council voted on Tuesday to close the bridge.\n\nAdvertising revenue fell."
+        );
     }
 
     #[test]
