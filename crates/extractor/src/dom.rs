@@ -116,11 +116,8 @@ pub fn place_streamed_segments(doc: &mut Html) {
         // The placeholder must still be in the page (an earlier fallback
         // may have held it), and not inside the segment itself.
         let root = doc.tree.root().id();
-        let in_page = doc.tree.get(place).is_some_and(|t| {
-            t.ancestors().all(|a| a.id() != seg_id)
-                && t.ancestors().last().map(|a| a.id()) == Some(root)
-        });
-        if !in_page {
+        let chain: Vec<NodeId> = template.ancestors().map(|a| a.id()).collect();
+        if chain.contains(&seg_id) || chain.last() != Some(&root) {
             continue;
         }
         if let Some(mut template) = doc.tree.get_mut(place) {

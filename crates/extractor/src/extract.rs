@@ -94,7 +94,11 @@ impl Extractor {
         }
         let (text, _, _) = crate::decode::decode(page.body, page.content_type);
         let mut doc = Html::parse_document(&text);
-        dom::place_streamed_segments(&mut doc);
+        // React prints its late segments as `<div hidden id="S:0">`; a
+        // page without one is not walked for them.
+        if text.contains("id=\"S:") {
+            dom::place_streamed_segments(&mut doc);
+        }
         let analysis = dom::analyse(&doc);
         if analysis.max_depth > MAX_DEPTH {
             return Err(ExtractError::Pathological(analysis.max_depth));
