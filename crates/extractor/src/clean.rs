@@ -470,6 +470,11 @@ fn skip(
     {
         return true;
     }
+    // A sign-up box: a small block around an e-mail or phone field
+    // ("Be the first to know! ... By signing up, you agree to ...").
+    if matches!(n, "div" | "section" | "aside") && s.chars < 1500 && asks_for_contact(node) {
+        return true;
+    }
     // An ad slot's label left when the ad did not load.
     if matches!(n, "p" | "div" | "span" | "section" | "aside")
         && s.chars > 0
@@ -485,6 +490,25 @@ fn skip(
     (matches!(n, "p" | "div") || heading && !heads_text(node, analysis))
         && ld > 0.8
         && s.chars < 150
+}
+
+/// Does the block hold a field for an e-mail address or a phone number
+/// (`<input type="email">`, `name="EMAIL"`, `placeholder="Your email"`)?
+/// The form itself is already gone; the pitch around it is what is left.
+fn asks_for_contact(node: ego_tree::NodeRef<'_, Node>) -> bool {
+    node.descendants().any(|d| {
+        d.value().as_element().is_some_and(|e| {
+            e.name() == "input"
+                && (e.attr("type").is_some_and(|t| {
+                    t.eq_ignore_ascii_case("email") || t.eq_ignore_ascii_case("tel")
+                }) || ["name", "id", "placeholder", "autocomplete"]
+                    .iter()
+                    .any(|a| {
+                        e.attr(a)
+                            .is_some_and(|v| v.to_ascii_lowercase().contains("mail"))
+                    }))
+        })
+    })
 }
 
 /// The words an empty ad slot prints: "Advertisement", "ADVERTISING",
@@ -791,6 +815,17 @@ mod tests {
         ));
         assert!(c.text.contains("The council voted"), "{}", c.text);
         assert!(!c.text.contains("First!"), "{}", c.text);
+    }
+
+    #[test]
+    fn a_sign_up_box_inside_the_story_is_dropped() {
+        let c = clean_div(
+            r#"<div><p>The council voted on Tuesday to close the bridge.</p><section class="box"><div>Be the first to know!</div><form><input type="tel" name="phone"><button>Sign Me Up</button></form><p>By signing up, you agree to receive messages.</p></section><div><div>Get the morning briefing</div><input type="text" placeholder="Your email address"></div><p>Repairs start in May.</p></div>"#,
+        );
+        assert_eq!(
+            c.text,
+            "The council voted on Tuesday to close the bridge.\n\nRepairs start in May."
+        );
     }
 
     #[test]
