@@ -237,6 +237,8 @@ pub fn is_boilerplate(class_id: &str) -> bool {
         "article-meta",
         "video-player",
         "jw-player",
+        "sharedaddy",
+        "likes-widget",
     ];
     !class_id.is_empty() && HARD.iter().any(|p| contains_token_part(class_id, p))
 }
@@ -362,6 +364,13 @@ mod tests {
         );
         // A link's rollover card of related stories, inside a sentence.
         assert!(is_boilerplate("rollover-people-block"));
+        // WordPress Jetpack's share and "Like this:" blocks.
+        assert!(is_boilerplate(
+            "sharedaddy sd-block sd-like jetpack-likes-widget-wrapper"
+        ));
+        assert!(is_boilerplate(
+            "likes-widget-placeholder post-likes-widget-placeholder"
+        ));
         // Teasers of other posts under the story.
         assert!(is_boilerplate("post-list col-24 offset-sm-1"));
         assert!(is_caption("newscaption"));
