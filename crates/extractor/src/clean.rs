@@ -483,6 +483,11 @@ fn skip(
     {
         return true;
     }
+    // The title of a table of contents, whose list of in-page links is
+    // dropped as a link list.
+    if s.chars > 0 && s.chars <= 40 && is_contents_title(&crate::dom::text_of(node)) {
+        return true;
+    }
     // "Read more here" style paragraphs that are nothing but a link. A
     // heading that is a link ("1. <a>Harvard Business School</a>") stays
     // when text follows it: it heads a section, it is not a teaser.
@@ -509,6 +514,28 @@ fn asks_for_contact(node: ego_tree::NodeRef<'_, Node>) -> bool {
                     }))
         })
     })
+}
+
+/// "Table of Contents", "Contents [hide]", "On this page", "Sommaire", "目录".
+fn is_contents_title(text: &str) -> bool {
+    let t = text.trim().trim_end_matches([':', '.']).to_lowercase();
+    let t = ["[show]", "[hide]", " show", " hide", " toggle", " ⤵", " ↓"]
+        .iter()
+        .fold(t.as_str(), |t, s| t.strip_suffix(s).unwrap_or(t))
+        .trim();
+    matches!(
+        t,
+        "table of contents"
+            | "contents"
+            | "on this page"
+            | "inhaltsverzeichnis"
+            | "sommaire"
+            | "table des matières"
+            | "índice"
+            | "indice"
+            | "目录"
+            | "目次"
+    )
 }
 
 /// The words an empty ad slot prints: "Advertisement", "ADVERTISING",
@@ -825,6 +852,17 @@ mod tests {
         assert_eq!(
             c.text,
             "The council voted on Tuesday to close the bridge.\n\nRepairs start in May."
+        );
+    }
+
+    #[test]
+    fn a_table_of_contents_leaves_no_title() {
+        let c = clean_div(
+            r##"<div><div class="toc"><p class="toc-title">Table of Contents [hide]</p><ul><li><a href="#a">Why</a></li><li><a href="#b">How</a></li></ul></div><h2 id="a">Why</h2><p>The council voted on Tuesday to close the bridge.</p><h2>Contents of the report</h2><p>Repairs start in May.</p></div>"##,
+        );
+        assert_eq!(
+            c.text,
+            "Why\n\nThe council voted on Tuesday to close the bridge.\n\nContents of the report\n\nRepairs start in May."
         );
     }
 
