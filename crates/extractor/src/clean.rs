@@ -458,13 +458,15 @@ fn skip(
     {
         return true;
     }
-    // Conditional cleaning: link farms and near-empty widgets; a list that
+    // Conditional cleaning: link farms and near-empty widgets (a ranking's
+    // entry, whose names are links, is often half links: more than 60%
+    // makes a farm); a list that
     // is nothing but links is one at any length (a directory of 800
     // movers), while one link in a list of text is an item like the rest.
     let s = analysis.stats.get(&node.id()).copied().unwrap_or_default();
     let ld = s.link_density();
     if matches!(n, "ul" | "ol" | "div" | "section" | "table" | "dl")
-        && (ld > 0.5 && s.chars < 2000
+        && (ld > 0.6 && s.chars < 2000
             || ld > 0.33 && s.chars < 200 && s.paragraphs == 0
             || ld > 0.8 && matches!(n, "ul" | "ol"))
     {
@@ -826,6 +828,18 @@ mod tests {
         ));
         assert!(c.text.contains("Our printable checklist"), "{}", c.text);
         assert!(!c.text.contains("Moving and Storage Company"), "{}", c.text);
+    }
+
+    #[test]
+    fn an_entry_half_in_links_stays() {
+        let c = clean_div(
+            r#"<div><p>The best places to learn management online, ranked by our editors.</p><div class="entry"><p><a href="https://example.com/hbs">Harvard Business School Online</a> offers <a href="https://example.com/c">short courses</a> in finance, strategy and law.</p></div></div>"#,
+        );
+        assert!(
+            c.text.contains("offers short courses in finance"),
+            "{}",
+            c.text
+        );
     }
 
     #[test]
