@@ -458,11 +458,11 @@ fn skip(
     {
         return true;
     }
-    // Conditional cleaning: link farms and near-empty widgets (a ranking's
-    // entry, whose names are links, is often half links: more than 60%
-    // makes a farm); a list that
-    // is nothing but links is one at any length (a directory of 800
-    // movers), while one link in a list of text is an item like the rest.
+    // Conditional cleaning: link farms and near-empty widgets. Over 60%
+    // links makes a farm (a ranking's entry, whose names are links, is
+    // often half links); a list that is nothing but links is one at any
+    // length (a directory of 800 movers), while one link in a list of text
+    // is an item like the rest.
     let s = analysis.stats.get(&node.id()).copied().unwrap_or_default();
     let ld = s.link_density();
     if matches!(n, "ul" | "ol" | "div" | "section" | "table" | "dl")
@@ -472,23 +472,21 @@ fn skip(
     {
         return true;
     }
-    // A sign-up box: a small block around an e-mail or phone field
-    // ("Be the first to know! ... By signing up, you agree to ...").
-    if matches!(n, "div" | "section" | "aside") && s.chars < 1500 && asks_for_contact(node) {
+    // A sign-up box: a small block around an e-mail or phone field (the
+    // form is already gone; "Be the first to know! ... By signing up, you
+    // agree to ..." is what is left).
+    if matches!(n, "div" | "section" | "aside") && s.chars < 1500 && s.contact_fields > 0 {
         return true;
     }
-    // An ad slot's label left when the ad did not load.
-    if matches!(n, "p" | "div" | "span" | "section" | "aside")
-        && s.chars > 0
-        && s.chars <= 40
-        && is_ad_label(&crate::dom::text_of(node))
-    {
-        return true;
-    }
-    // The title of a table of contents, whose list of in-page links is
-    // dropped as a link list.
-    if s.chars > 0 && s.chars <= 40 && is_contents_title(&crate::dom::text_of(node)) {
-        return true;
+    // A label left behind: an ad slot's when the ad did not load, a table
+    // of contents' whose list of in-page links went as a link list.
+    if s.chars > 0 && s.chars <= 40 {
+        let label = label_text(&crate::dom::text_of(node));
+        if matches!(n, "p" | "div" | "span" | "section" | "aside") && is_ad_label(&label)
+            || is_contents_title(&label)
+        {
+            return true;
+        }
     }
     // "Read more here" style paragraphs that are nothing but a link. A
     // heading that is a link ("1. <a>Harvard Business School</a>") stays
@@ -499,31 +497,17 @@ fn skip(
         && s.chars < 150
 }
 
-/// Does the block hold a field for an e-mail address or a phone number
-/// (`<input type="email">`, `name="EMAIL"`, `placeholder="Your email"`)?
-/// The form itself is already gone; the pitch around it is what is left.
-fn asks_for_contact(node: ego_tree::NodeRef<'_, Node>) -> bool {
-    node.descendants().any(|d| {
-        d.value().as_element().is_some_and(|e| {
-            e.name() == "input"
-                && (e.attr("type").is_some_and(|t| {
-                    t.eq_ignore_ascii_case("email") || t.eq_ignore_ascii_case("tel")
-                }) || ["name", "id", "placeholder", "autocomplete"]
-                    .iter()
-                    .any(|a| {
-                        e.attr(a)
-                            .is_some_and(|v| v.to_ascii_lowercase().contains("mail"))
-                    }))
-        })
-    })
+/// A short block's text as its label: trimmed, lowercased, without a
+/// closing colon or full stop.
+fn label_text(text: &str) -> String {
+    text.trim().trim_end_matches([':', '.']).to_lowercase()
 }
 
 /// "Table of Contents", "Contents [hide]", "On this page", "Sommaire", "目录".
-fn is_contents_title(text: &str) -> bool {
-    let t = text.trim().trim_end_matches([':', '.']).to_lowercase();
+fn is_contents_title(label: &str) -> bool {
     let t = ["[show]", "[hide]", " show", " hide", " toggle", " ⤵", " ↓"]
         .iter()
-        .fold(t.as_str(), |t, s| t.strip_suffix(s).unwrap_or(t))
+        .fold(label, |t, s| t.strip_suffix(s).unwrap_or(t))
         .trim();
     matches!(
         t,
@@ -542,10 +526,9 @@ fn is_contents_title(text: &str) -> bool {
 
 /// The words an empty ad slot prints: "Advertisement", "ADVERTISING",
 /// "Story continues below advertisement", "Sponsored".
-fn is_ad_label(text: &str) -> bool {
-    let t = text.trim().trim_end_matches([':', '.']).to_lowercase();
+fn is_ad_label(label: &str) -> bool {
     matches!(
-        t.as_str(),
+        label,
         "advertisement"
             | "advertising"
             | "advertisment"

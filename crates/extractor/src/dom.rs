@@ -151,6 +151,9 @@ pub struct Stats {
     pub paragraphs: u32,
     /// Descendant block elements.
     pub blocks: u32,
+    /// Descendant fields for an e-mail address or a phone number (a
+    /// sign-up box's), counted inside invisible elements too.
+    pub contact_fields: u32,
 }
 
 impl Stats {
@@ -283,7 +286,10 @@ pub fn analyse(doc: &Html) -> Analysis {
                     };
                     if invisible {
                         hidden -= 1;
-                        s = Stats::default();
+                        s = Stats {
+                            contact_fields: s.contact_fields,
+                            ..Stats::default()
+                        };
                     }
                     if el.name() == "a" {
                         in_link = in_link.saturating_sub(1);
@@ -300,6 +306,7 @@ pub fn analyse(doc: &Html) -> Analysis {
                         parent.commas += s.commas;
                         parent.paragraphs += s.paragraphs + u32::from(el.name() == "p");
                         parent.blocks += s.blocks + u32::from(is_block(el.name()));
+                        parent.contact_fields += s.contact_fields + u32::from(is_contact_field(el));
                     }
                     stats.insert(id, s);
                 }
@@ -307,6 +314,21 @@ pub fn analyse(doc: &Html) -> Analysis {
         }
     }
     Analysis { stats, max_depth }
+}
+
+/// Is this an `<input>` for an e-mail address or a phone number
+/// (`type="email"`, `name="EMAIL"`, `placeholder="Your email"`)?
+fn is_contact_field(el: &scraper::node::Element) -> bool {
+    el.name() == "input"
+        && (el
+            .attr("type")
+            .is_some_and(|t| t.eq_ignore_ascii_case("email") || t.eq_ignore_ascii_case("tel"))
+            || ["name", "id", "placeholder", "autocomplete"]
+                .iter()
+                .any(|a| {
+                    el.attr(a)
+                        .is_some_and(|v| v.to_ascii_lowercase().contains("mail"))
+                }))
 }
 
 /// Text too long and too punctuated for a link's label or a teaser: at
