@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use crawlq_proto::v1::{DeadLetter, StoreOutcome, StoredSnapshot};
 use crawlq_proto::Message as _;
-use crawlq_testkit::{free_port, read_stream, NatsServer};
+use crawlq_testkit::{free_port, read_stream, unique_prefix, NatsServer};
 
 /// The `crawlq` binary of this build (debug unless `CRAWLQ_BIN` names one).
 pub fn binary() -> PathBuf {
@@ -217,6 +217,17 @@ impl Stack {
         reqwest::get(url).await.ok()?.text().await.ok()
     }
 
+    /// The sum of metric `name` over every process still running.
+    pub async fn metric_total(&self, name: &str) -> f64 {
+        let mut total = 0.0;
+        for idx in 0..self.procs.len() {
+            if self.procs[idx].pid() != 0 {
+                total += self.scrape(idx).await.map_or(0.0, |t| metric_sum(&t, name));
+            }
+        }
+        total
+    }
+
     /// Runs a user command and returns its standard output.
     pub async fn run(&self, args: &[&str]) -> String {
         let out = tokio::process::Command::new(binary())
@@ -233,6 +244,24 @@ impl Stack {
             self.log_tail()
         );
         stdout
+    }
+
+    /// Up to `max` lines of the services' logs that contain `needle`, each
+    /// after its service's name: which stage dead-lettered what, and why.
+    pub fn log_lines(&self, needle: &str, max: usize) -> String {
+        SERVICES
+            .iter()
+            .flat_map(|s| {
+                let text = std::fs::read_to_string(self.logs.path().join(format!("{s}.log")))
+                    .unwrap_or_default();
+                text.lines()
+                    .filter(|l| l.contains(needle))
+                    .map(|l| format!("{s}: {l}"))
+                    .collect::<Vec<_>>()
+            })
+            .take(max)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// The last lines of each service's log.
@@ -264,6 +293,18 @@ impl Drop for Stack {
                     .status();
             }
             self.kill9(i);
+        }
+        // `CRAWLQ_KEEP_LOGS=dir` keeps the services' logs of every stack,
+        // for looking into a scenario after it ran.
+        if let Some(dir) = std::env::var_os("CRAWLQ_KEEP_LOGS") {
+            let dir = PathBuf::from(dir).join(unique_prefix());
+            if std::fs::create_dir_all(&dir).is_ok() {
+                for s in SERVICES {
+                    let name = format!("{s}.log");
+                    let _ = std::fs::copy(self.logs.path().join(&name), dir.join(&name));
+                }
+                eprintln!("service logs kept in {}", dir.display());
+            }
         }
     }
 }

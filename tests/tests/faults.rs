@@ -181,7 +181,8 @@ impl World {
         assert_eq!(
             l.stored,
             self.urls.len(),
-            "{name}: every page stored: {l:?}"
+            "{name}: every page stored: {l:?}\n{}",
+            self.stack.log_lines("dead-lettered", 10)
         );
     }
 }
@@ -394,10 +395,19 @@ async fn cluster_kill_9_the_stream_leader_then_restart_it() {
     w.nats.cluster().restart(leader).await;
     let outage = down.elapsed().as_secs_f64();
     let l = w.settle().await;
+    let retries = w
+        .stack
+        .metric_total("crawlq_worker_settle_retries_total")
+        .await;
+    let redelivered = w
+        .stack
+        .metric_total("crawlq_worker_redeliveries_total")
+        .await;
     w.conclude(
         "3-node cluster: kill -9 the FETCHED stream leader, restart it",
         &l,
-        serde_json::json!({ "killed": format!("n{}", leader + 1), "down_s": outage, "settled_s": w.elapsed() }),
+        serde_json::json!({ "killed": format!("n{}", leader + 1), "down_s": outage, "settled_s": w.elapsed(),
+            "settle_retries": retries, "redeliveries": redelivered }),
     );
 }
 

@@ -183,6 +183,13 @@ pub struct CommonArgs {
           value_parser = parse_duration)]
     pub retry_max_delay: Duration,
 
+    /// How long a handled message's results are retried in place when
+    /// they cannot be published (a stream electing a leader, NATS
+    /// reconnecting) before the message is handed back for redelivery.
+    #[arg(long = "publish-patience", env = "CRAWLQ_PUBLISH_PATIENCE", default_value = "60s",
+          value_parser = parse_duration)]
+    pub publish_patience: Duration,
+
     /// Time in-flight work may take to finish after SIGTERM.
     #[arg(long = "shutdown-grace", env = "CRAWLQ_SHUTDOWN_GRACE", default_value = "25s",
           value_parser = parse_duration)]

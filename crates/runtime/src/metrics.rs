@@ -29,6 +29,10 @@ pub const WORKER_DEAD_LETTERS: &str = "crawlq_worker_dead_letters_total";
 pub const WORKER_REDELIVERIES: &str = "crawlq_worker_redeliveries_total";
 /// Results published to the next stage, by `stage`.
 pub const WORKER_PUBLISHED: &str = "crawlq_worker_published_total";
+/// In-place retries of settling a handled message, by `stage` and `step`
+/// (`publish` its results, `ack` it): a stream or consumer without a
+/// leader, or NATS going away.
+pub const WORKER_SETTLE_RETRIES: &str = "crawlq_worker_settle_retries_total";
 
 /// Messages in the stage's stream not yet delivered to its consumer, by
 /// `stage`: the backlog. Sampled from the consumer every 15 s.
@@ -115,6 +119,10 @@ fn describe() {
     describe_counter!(
         WORKER_PUBLISHED,
         "Results published to the next stage, by stage"
+    );
+    describe_counter!(
+        WORKER_SETTLE_RETRIES,
+        "In-place retries of settling a handled message, by stage and step (publish, ack)"
     );
     describe_gauge!(
         CONSUMER_PENDING,

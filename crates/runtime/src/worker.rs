@@ -70,6 +70,9 @@ pub struct WorkerConfig {
     pub max_deliveries: u32,
     /// The consumer's ack wait; in-progress acks are sent at a third of it.
     pub ack_wait: Duration,
+    /// How long results that cannot be published are retried in place
+    /// before the input is handed back.
+    pub publish_patience: Duration,
     /// Retry delays.
     pub backoff: Backoff,
     /// How long one pull request waits for messages.
@@ -101,6 +104,9 @@ pub async fn run<H: Handler>(
     // Every outcome starts at zero, so ratios over it exist from the start.
     for outcome in ["ok", "retry", "deferred", "dead_letter"] {
         metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => outcome).increment(0);
+    }
+    for step in ["publish", "ack"] {
+        metrics::counter!(m::WORKER_SETTLE_RETRIES, "stage" => stage, "step" => step).increment(0);
     }
     for name in [m::WORKER_REDELIVERIES, m::WORKER_PUBLISHED] {
         metrics::counter!(name, "stage" => stage).increment(0);
@@ -162,8 +168,9 @@ pub async fn run<H: Handler>(
                         .pop()
                         .expect("a pull never yields more than it asked for");
                     let (js, cfg, handler) = (js.clone(), cfg.clone(), handler.clone());
+                    let stop = stop.clone();
                     tasks.spawn(async move {
-                        process(&js, &cfg, handler.as_ref(), msg).await;
+                        process(&js, &cfg, handler.as_ref(), msg, &stop).await;
                         drop(permit);
                     });
                 }
@@ -198,6 +205,7 @@ async fn process<H: Handler>(
     cfg: &WorkerConfig,
     handler: &H,
     msg: jetstream::Message,
+    stop: &CancellationToken,
 ) {
     let stage = cfg.stage.as_str();
     let Ok(info) = msg.info() else {
@@ -222,6 +230,7 @@ async fn process<H: Handler>(
         msg: &msg,
         stream: &stream,
         delivery: &delivery,
+        stop,
     };
     let limit = cfg.max_deliveries + handler.defer_allowance();
     if let Some(settlement) = settle::exhausted(delivery.delivered, limit) {
@@ -268,6 +277,7 @@ struct Job<'a, H> {
     msg: &'a jetstream::Message,
     stream: &'a str,
     delivery: &'a Delivery,
+    stop: &'a CancellationToken,
 }
 
 impl<H: Handler> Job<'_, H> {
@@ -276,10 +286,14 @@ impl<H: Handler> Job<'_, H> {
         let (cfg, msg, delivery) = (self.cfg, self.msg, self.delivery);
         let stage = cfg.stage.as_str();
         match settlement {
-            Settlement::Ack => match publish_all(self.js, outgoing).await {
+            Settlement::Ack => match self.publish_patiently(outgoing).await {
                 Ok(n) => {
                     metrics::counter!(m::WORKER_PUBLISHED, "stage" => stage).increment(n);
-                    match msg.double_ack().await {
+                    // A lost ack would redeliver work that is done.
+                    let ack = self.patiently("ack", || async {
+                        msg.double_ack().await.map_err(|e| e.to_string())
+                    });
+                    match ack.await {
                         Ok(()) => metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => "ok").increment(1),
                         Err(e) => tracing::warn!(stage, error = %e, "ack failed; the message will be redelivered"),
                     }
@@ -308,6 +322,54 @@ impl<H: Handler> Job<'_, H> {
         }
     }
 
+    /// Publishes a handled message's results (or its dead letter). A
+    /// failure here is the pipeline's, not the message's (a stream electing
+    /// a new leader, the connection moving to another node), and handing
+    /// the message back would spend one of its deliveries on each attempt:
+    /// a few seconds of failover could use them all up. So it is retried in
+    /// place. Messages carry ids, so a retry that repeats one the stream
+    /// already has is dropped as a duplicate.
+    async fn publish_patiently(&self, outgoing: Vec<Outgoing>) -> Result<u64, String> {
+        self.patiently("publish", || publish_all(self.js, outgoing.clone()))
+            .await
+    }
+
+    /// Runs `attempt` until it succeeds, the publish patience runs out or
+    /// shutdown begins, backing off between attempts and keeping the input
+    /// alive with in-progress acks. `step` names it in logs and metrics.
+    async fn patiently<T, F, Fut>(&self, step: &'static str, mut attempt: F) -> Result<T, String>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, String>>,
+    {
+        let cfg = self.cfg;
+        let stage = cfg.stage.as_str();
+        let give_up = Instant::now() + cfg.publish_patience;
+        let mut next = SETTLE_RETRY_FIRST;
+        let attempts = async {
+            loop {
+                let err = match attempt().await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => e,
+                };
+                let left = give_up.saturating_duration_since(Instant::now());
+                if left.is_zero() || self.stop.is_cancelled() {
+                    return Err(err);
+                }
+                let delay = next.min(left);
+                metrics::counter!(m::WORKER_SETTLE_RETRIES, "stage" => stage, "step" => step)
+                    .increment(1);
+                tracing::info!(stage, step, error = %err, retry_in = ?delay, "settling failed; retrying in place");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = self.stop.cancelled() => return Err(err),
+                }
+                next = (delay * 2).min(SETTLE_RETRY_MAX);
+            }
+        };
+        with_progress(self.msg, cfg.ack_wait, attempts).await
+    }
+
     /// Publishes a dead letter, awaits its PubAck, then terminates the
     /// input. If the dead letter cannot be published, the input is nak'ed
     /// instead, so it is never dropped.
@@ -324,7 +386,7 @@ impl<H: Handler> Job<'_, H> {
                 format!("dlq:{}:{}", self.stream, delivery.stream_sequence),
                 cfg.max_payload,
             );
-        match publish_all(self.js, vec![out]).await {
+        match self.publish_patiently(vec![out]).await {
             Ok(_) => {
                 tracing::warn!(stage, reason, url = %crate::printable(&described.url), error = %crate::printable(error), "dead-lettered");
                 metrics::counter!(m::WORKER_DEAD_LETTERS, "stage" => stage, "reason" => reason)
@@ -369,6 +431,10 @@ async fn with_progress<F: Future>(
         }
     }
 }
+
+/// First and largest delay between in-place attempts to settle a message.
+const SETTLE_RETRY_FIRST: Duration = Duration::from_millis(200);
+const SETTLE_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// PubAcks one handler leaves pending before awaiting them. The client
 /// blocks every publish once 5,000 are pending across the connection, so

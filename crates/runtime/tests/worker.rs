@@ -128,8 +128,17 @@ struct Harness {
 }
 
 async fn start_worker(nats: &NatsServer, prefix: &str, handler: TestHandler) -> Harness {
+    start_worker_with(nats, prefix, handler, &[]).await
+}
+
+async fn start_worker_with(
+    nats: &NatsServer,
+    prefix: &str,
+    handler: TestHandler,
+    extra: &[&str],
+) -> Harness {
     let stop = CancellationToken::new();
-    let rt = Runtime::start(&common(nats, prefix, &[]), "test-worker", stop.clone())
+    let rt = Runtime::start(&common(nats, prefix, extra), "test-worker", stop.clone())
         .await
         .expect("runtime starts");
     let js = rt.js.clone();
@@ -238,7 +247,7 @@ async fn unpublishable_result_is_not_acked() {
     let mut handler = TestHandler::new(&prefix);
     // No stream captures this subject, so every publish fails.
     handler.out = format!("{prefix}.nowhere");
-    let h = start_worker(&nats, &prefix, handler.clone()).await;
+    let h = start_worker_with(&nats, &prefix, handler.clone(), &["--publish-patience=2s"]).await;
 
     h.publish("orphan").await;
     assert!(
@@ -248,7 +257,59 @@ async fn unpublishable_result_is_not_acked() {
         .await,
         "a result that cannot be published makes the input come back"
     );
+    let d = handler.deliveries("orphan");
+    assert!(
+        d[1].1 - d[0].1 >= Duration::from_secs(2),
+        "publishing is retried in place for the patience before the input is handed back: {d:?}"
+    );
     assert!(h.count("URLS").await <= 1);
+    h.shutdown().await;
+}
+
+/// A stream that cannot take messages for a few seconds (a leader
+/// election, a node restarting) is the pipeline's fault, not the
+/// message's: publishing is retried in place, so the input is handled
+/// once and spends none of its deliveries.
+#[tokio::test]
+async fn a_result_stream_away_for_seconds_costs_no_delivery() {
+    let nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let mut handler = TestHandler::new(&prefix);
+    handler.out = format!("{prefix}.later");
+    let h = start_worker(&nats, &prefix, handler.clone()).await;
+
+    h.publish("patient").await;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            !handler.deliveries("patient").is_empty()
+        })
+        .await
+    );
+    // Longer than the ack wait (3 s) and the whole retry budget (3
+    // deliveries, 300 ms base delay).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    h.js.create_stream(jetstream::stream::Config {
+        name: format!("{}_LATER", prefix.to_uppercase()),
+        subjects: vec![format!("{prefix}.later")],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            h.count("URLS").await == 0
+        })
+        .await,
+        "the input is acked once its result is published"
+    );
+    assert_eq!(h.count("LATER").await, 1);
+    assert_eq!(
+        handler.deliveries("patient").len(),
+        1,
+        "handled once: {:?}",
+        handler.deliveries("patient")
+    );
+    assert!(h.dead_letters().await.is_empty());
     h.shutdown().await;
 }
 
