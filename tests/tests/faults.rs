@@ -397,7 +397,7 @@ async fn cluster_kill_9_the_stream_leader_then_restart_it() {
     let l = w.settle().await;
     let retries = w
         .stack
-        .metric_total("crawlq_worker_settle_retries_total")
+        .metric_total("crawlq_worker_retries_in_place_total")
         .await;
     let redelivered = w
         .stack
@@ -407,7 +407,7 @@ async fn cluster_kill_9_the_stream_leader_then_restart_it() {
         "3-node cluster: kill -9 the FETCHED stream leader, restart it",
         &l,
         serde_json::json!({ "killed": format!("n{}", leader + 1), "down_s": outage, "settled_s": w.elapsed(),
-            "settle_retries": retries, "redeliveries": redelivered }),
+            "retries_in_place": retries, "redeliveries": redelivered }),
     );
 }
 

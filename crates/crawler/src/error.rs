@@ -205,6 +205,10 @@ impl Classify for CrawlError {
             Conflict(_) => "conflict",
         }
     }
+
+    fn pipeline_fault(&self) -> bool {
+        matches!(self, CrawlError::Infra { .. })
+    }
 }
 
 #[cfg(test)]
@@ -249,5 +253,16 @@ mod tests {
         }
         // Network errors hold a client error, which only a request makes.
         assert!(REASONS.iter().any(|(r, _)| *r == "network_error"));
+    }
+
+    #[test]
+    fn only_nats_and_store_failures_are_the_pipelines_fault() {
+        assert!(CrawlError::infra("kv get", std::io::Error::other("timed out")).pipeline_fault());
+        let site = CrawlError::ServerError {
+            status: 503,
+            after: None,
+        };
+        assert!(!site.pipeline_fault(), "a site's outage is the message's");
+        assert!(!CrawlError::Conflict("e".into()).pipeline_fault());
     }
 }

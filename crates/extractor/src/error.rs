@@ -74,6 +74,13 @@ impl Classify for ExtractError {
         }
     }
 
+    /// The store holding the claim-checked body failed; a body that is
+    /// gone is not an outage.
+    fn pipeline_fault(&self) -> bool {
+        matches!(self, ExtractError::ClaimCheck { source, .. }
+            if !matches!(source, object_store::Error::NotFound { .. }))
+    }
+
     fn reason(&self) -> &'static str {
         match self {
             ExtractError::BadMessage(_) => "bad_message",
@@ -125,5 +132,24 @@ mod tests {
                 e.reason()
             );
         }
+    }
+
+    #[test]
+    fn a_failing_claim_store_is_the_pipelines_fault_a_missing_body_is_not() {
+        let claim = |source| ExtractError::ClaimCheck {
+            key: "k".into(),
+            source,
+        };
+        let down = claim(object_store::Error::Generic {
+            store: "S3",
+            source: "connection refused".into(),
+        });
+        let gone = claim(object_store::Error::NotFound {
+            path: "k".into(),
+            source: "gone".into(),
+        });
+        assert!(down.pipeline_fault());
+        assert!(!gone.pipeline_fault());
+        assert!(!ExtractError::NoContent("e".into()).pipeline_fault());
     }
 }

@@ -183,12 +183,14 @@ pub struct CommonArgs {
           value_parser = parse_duration)]
     pub retry_max_delay: Duration,
 
-    /// How long a handled message's results are retried in place when
-    /// they cannot be published (a stream electing a leader, NATS
-    /// reconnecting) before the message is handed back for redelivery.
-    #[arg(long = "publish-patience", env = "CRAWLQ_PUBLISH_PATIENCE", default_value = "60s",
+    /// How long a message is retried in place, rather than handed back for
+    /// redelivery (which spends one of its deliveries), when the pipeline
+    /// itself fails: its results or ack cannot be published (a stream
+    /// electing a leader, NATS reconnecting), or its handler failed on
+    /// NATS, a bucket or the object store.
+    #[arg(long = "outage-patience", env = "CRAWLQ_OUTAGE_PATIENCE", default_value = "60s",
           value_parser = parse_duration)]
-    pub publish_patience: Duration,
+    pub outage_patience: Duration,
 
     /// Time in-flight work may take to finish after SIGTERM.
     #[arg(long = "shutdown-grace", env = "CRAWLQ_SHUTDOWN_GRACE", default_value = "25s",

@@ -26,6 +26,13 @@ pub trait Classify {
     /// Short, stable, snake_case reason code (`robots_disallowed`). Used as
     /// the dead-letter reason and as a bounded metric label.
     fn reason(&self) -> &'static str;
+    /// True when a retryable failure is the pipeline's own (NATS, a KV
+    /// bucket, the object store), not the message's: the worker then runs
+    /// the handler again in place, within the publish patience, instead of
+    /// spending one of the message's deliveries on each attempt.
+    fn pipeline_fault(&self) -> bool {
+        false
+    }
 }
 
 /// Errors of the shared runtime.

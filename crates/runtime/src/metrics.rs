@@ -29,10 +29,11 @@ pub const WORKER_DEAD_LETTERS: &str = "crawlq_worker_dead_letters_total";
 pub const WORKER_REDELIVERIES: &str = "crawlq_worker_redeliveries_total";
 /// Results published to the next stage, by `stage`.
 pub const WORKER_PUBLISHED: &str = "crawlq_worker_published_total";
-/// In-place retries of settling a handled message, by `stage` and `step`
-/// (`publish` its results, `ack` it): a stream or consumer without a
-/// leader, or NATS going away.
-pub const WORKER_SETTLE_RETRIES: &str = "crawlq_worker_settle_retries_total";
+/// Attempts retried in place rather than by redelivery, by `stage` and
+/// `step` (`handle` after a pipeline fault, `publish` the results, `ack`
+/// the input): a stream, bucket or consumer without a leader, NATS or the
+/// object store away.
+pub const WORKER_RETRIES_IN_PLACE: &str = "crawlq_worker_retries_in_place_total";
 
 /// Messages in the stage's stream not yet delivered to its consumer, by
 /// `stage`: the backlog. Sampled from the consumer every 15 s.
@@ -121,8 +122,8 @@ fn describe() {
         "Results published to the next stage, by stage"
     );
     describe_counter!(
-        WORKER_SETTLE_RETRIES,
-        "In-place retries of settling a handled message, by stage and step (publish, ack)"
+        WORKER_RETRIES_IN_PLACE,
+        "Attempts retried in place rather than by redelivery, by stage and step (handle, publish, ack)"
     );
     describe_gauge!(
         CONSUMER_PENDING,

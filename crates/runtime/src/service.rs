@@ -166,7 +166,7 @@ impl Runtime {
             concurrency,
             max_deliveries: self.common.max_deliveries,
             ack_wait: self.common.ack_wait,
-            publish_patience: self.common.publish_patience,
+            outage_patience: self.common.outage_patience,
             backoff: Backoff {
                 base: self.common.retry_base_delay,
                 max: self.common.retry_max_delay,

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::dead_letter::DeadLetterBuilder;
-use crate::error::Classify;
+use crate::error::{Classify, Disposition};
 use crate::handler::{Delivery, Handler, Outgoing};
 use crate::http::Readiness;
 use crate::metrics as m;
@@ -70,9 +70,9 @@ pub struct WorkerConfig {
     pub max_deliveries: u32,
     /// The consumer's ack wait; in-progress acks are sent at a third of it.
     pub ack_wait: Duration,
-    /// How long results that cannot be published are retried in place
-    /// before the input is handed back.
-    pub publish_patience: Duration,
+    /// How long a pipeline failure (handling, publishing results, acking)
+    /// is retried in place before the input is handed back.
+    pub outage_patience: Duration,
     /// Retry delays.
     pub backoff: Backoff,
     /// How long one pull request waits for messages.
@@ -105,8 +105,9 @@ pub async fn run<H: Handler>(
     for outcome in ["ok", "retry", "deferred", "dead_letter"] {
         metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => outcome).increment(0);
     }
-    for step in ["publish", "ack"] {
-        metrics::counter!(m::WORKER_SETTLE_RETRIES, "stage" => stage, "step" => step).increment(0);
+    for step in ["handle", "publish", "ack"] {
+        metrics::counter!(m::WORKER_RETRIES_IN_PLACE, "stage" => stage, "step" => step)
+            .increment(0);
     }
     for name in [m::WORKER_REDELIVERIES, m::WORKER_PUBLISHED] {
         metrics::counter!(name, "stage" => stage).increment(0);
@@ -241,7 +242,7 @@ async fn process<H: Handler>(
     let in_flight = metrics::gauge!(m::WORKER_IN_FLIGHT, "stage" => stage);
     in_flight.increment(1.0);
     let started = Instant::now();
-    let result = with_progress(&msg, cfg.ack_wait, handler.handle(&delivery)).await;
+    let result = job.handle_patiently().await;
     metrics::histogram!(m::WORKER_HANDLE_SECONDS, "stage" => stage)
         .record(started.elapsed().as_secs_f64());
     in_flight.decrement(1.0);
@@ -290,9 +291,7 @@ impl<H: Handler> Job<'_, H> {
                 Ok(n) => {
                     metrics::counter!(m::WORKER_PUBLISHED, "stage" => stage).increment(n);
                     // A lost ack would redeliver work that is done.
-                    let ack = self.patiently("ack", || async {
-                        msg.double_ack().await.map_err(|e| e.to_string())
-                    });
+                    let ack = self.patiently("ack", SETTLE_BACKOFF, || msg.double_ack(), |_| true);
                     match ack.await {
                         Ok(()) => metrics::counter!(m::WORKER_MESSAGES, "stage" => stage, "outcome" => "ok").increment(1),
                         Err(e) => tracing::warn!(stage, error = %e, "ack failed; the message will be redelivered"),
@@ -330,41 +329,68 @@ impl<H: Handler> Job<'_, H> {
     /// place. Messages carry ids, so a retry that repeats one the stream
     /// already has is dropped as a duplicate.
     async fn publish_patiently(&self, outgoing: Vec<Outgoing>) -> Result<u64, String> {
-        self.patiently("publish", || publish_all(self.js, outgoing.clone()))
+        let attempt = || publish_all(self.js, outgoing.clone());
+        self.patiently("publish", SETTLE_BACKOFF, attempt, |_| true)
             .await
     }
 
-    /// Runs `attempt` until it succeeds, the publish patience runs out or
-    /// shutdown begins, backing off between attempts and keeping the input
-    /// alive with in-progress acks. `step` names it in logs and metrics.
-    async fn patiently<T, F, Fut>(&self, step: &'static str, mut attempt: F) -> Result<T, String>
+    /// Runs the handler, again in place while it fails for the pipeline's
+    /// own reasons ([`Classify::pipeline_fault`]: NATS, a bucket, the
+    /// object store), so an outage or a leader election spends none of the
+    /// message's deliveries.
+    async fn handle_patiently(&self) -> Result<Vec<Outgoing>, H::Error> {
+        let pipeline =
+            |e: &H::Error| e.pipeline_fault() && matches!(e.disposition(), Disposition::Retry(_));
+        // The stage's own retry delays: an attempt may fetch a page again.
+        let backoff = self.cfg.backoff;
+        self.patiently(
+            "handle",
+            backoff,
+            || self.handler.handle(self.delivery),
+            pipeline,
+        )
+        .await
+    }
+
+    /// Runs `attempt` until it succeeds, fails in a way `worth_retrying`
+    /// refuses, the outage patience runs out or shutdown begins, backing
+    /// off between attempts and keeping the input alive with in-progress
+    /// acks. `step` names it in logs and metrics.
+    async fn patiently<T, E, F, Fut>(
+        &self,
+        step: &'static str,
+        backoff: Backoff,
+        mut attempt: F,
+        worth_retrying: impl Fn(&E) -> bool,
+    ) -> Result<T, E>
     where
+        E: std::fmt::Display,
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, String>>,
+        Fut: Future<Output = Result<T, E>>,
     {
         let cfg = self.cfg;
         let stage = cfg.stage.as_str();
-        let give_up = Instant::now() + cfg.publish_patience;
-        let mut next = SETTLE_RETRY_FIRST;
+        let give_up = Instant::now() + cfg.outage_patience;
         let attempts = async {
+            let mut failed = 0;
             loop {
+                failed += 1;
                 let err = match attempt().await {
                     Ok(v) => return Ok(v),
                     Err(e) => e,
                 };
                 let left = give_up.saturating_duration_since(Instant::now());
-                if left.is_zero() || self.stop.is_cancelled() {
+                if !worth_retrying(&err) || left.is_zero() || self.stop.is_cancelled() {
                     return Err(err);
                 }
-                let delay = next.min(left);
-                metrics::counter!(m::WORKER_SETTLE_RETRIES, "stage" => stage, "step" => step)
+                let delay = backoff.delay(failed).min(left);
+                metrics::counter!(m::WORKER_RETRIES_IN_PLACE, "stage" => stage, "step" => step)
                     .increment(1);
-                tracing::info!(stage, step, error = %err, retry_in = ?delay, "settling failed; retrying in place");
+                tracing::info!(stage, step, error = %err, retry_in = ?delay, "failed; retrying in place");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = self.stop.cancelled() => return Err(err),
                 }
-                next = (delay * 2).min(SETTLE_RETRY_MAX);
             }
         };
         with_progress(self.msg, cfg.ack_wait, attempts).await
@@ -432,9 +458,12 @@ async fn with_progress<F: Future>(
     }
 }
 
-/// First and largest delay between in-place attempts to settle a message.
-const SETTLE_RETRY_FIRST: Duration = Duration::from_millis(200);
-const SETTLE_RETRY_MAX: Duration = Duration::from_secs(5);
+/// Delays between attempts to publish results or ack, retried in place:
+/// short, since a leader election takes seconds and nothing is refetched.
+const SETTLE_BACKOFF: Backoff = Backoff {
+    base: Duration::from_millis(200),
+    max: Duration::from_secs(5),
+};
 
 /// PubAcks one handler leaves pending before awaiting them. The client
 /// blocks every publish once 5,000 are pending across the connection, so

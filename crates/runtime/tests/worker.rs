@@ -43,6 +43,8 @@ enum TestError {
     Poison,
     #[error("malformed input")]
     Malformed,
+    #[error("the bucket has no leader")]
+    Outage,
 }
 
 impl Classify for TestError {
@@ -51,6 +53,7 @@ impl Classify for TestError {
             TestError::Flaky => Disposition::Retry(Some(Duration::from_secs(1))),
             TestError::Poison => Disposition::Retry(None),
             TestError::Malformed => Disposition::Permanent,
+            TestError::Outage => Disposition::Retry(None),
         }
     }
     fn reason(&self) -> &'static str {
@@ -58,12 +61,17 @@ impl Classify for TestError {
             TestError::Flaky => "flaky",
             TestError::Poison => "poison",
             TestError::Malformed => "malformed",
+            TestError::Outage => "outage",
         }
+    }
+    fn pipeline_fault(&self) -> bool {
+        matches!(self, TestError::Outage)
     }
 }
 
 /// Behaviour by payload: `flaky*` fails its first delivery, `poison` always
-/// fails retryably, `bad` fails permanently, `slow*` takes 1.5 s, `gate*`
+/// fails retryably, `bad` fails permanently, `outage*` fails its first five
+/// attempts for the pipeline's own reasons, `slow*` takes 1.5 s, `gate*`
 /// waits for `gate`; everything else succeeds at once. Success publishes
 /// the payload to `{prefix}.fetched` with the payload as message id.
 #[derive(Clone)]
@@ -107,6 +115,9 @@ impl Handler for TestHandler {
         }
         if payload == "bad" {
             return Err(TestError::Malformed);
+        }
+        if payload.starts_with("outage") && self.deliveries(&payload).len() <= 5 {
+            return Err(TestError::Outage);
         }
         if payload.starts_with("slow") {
             tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -247,7 +258,7 @@ async fn unpublishable_result_is_not_acked() {
     let mut handler = TestHandler::new(&prefix);
     // No stream captures this subject, so every publish fails.
     handler.out = format!("{prefix}.nowhere");
-    let h = start_worker_with(&nats, &prefix, handler.clone(), &["--publish-patience=2s"]).await;
+    let h = start_worker_with(&nats, &prefix, handler.clone(), &["--outage-patience=2s"]).await;
 
     h.publish("orphan").await;
     assert!(
@@ -263,6 +274,35 @@ async fn unpublishable_result_is_not_acked() {
         "publishing is retried in place for the patience before the input is handed back: {d:?}"
     );
     assert!(h.count("URLS").await <= 1);
+    h.shutdown().await;
+}
+
+/// A handler failing for the pipeline's own reasons (a bucket without a
+/// leader) is run again in place: five failures, more than the three
+/// deliveries allowed, cost none of them.
+#[tokio::test]
+async fn a_pipeline_fault_in_the_handler_is_retried_in_place() {
+    let nats = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let handler = TestHandler::new(&prefix);
+    let h = start_worker(&nats, &prefix, handler.clone()).await;
+
+    h.publish("outage-1").await;
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            h.count("URLS").await == 0
+        })
+        .await,
+        "the input is acked once the handler succeeds"
+    );
+    let d = handler.deliveries("outage-1");
+    assert_eq!(d.len(), 6, "{d:?}");
+    assert!(
+        d.iter().all(|(n, _)| *n == 1),
+        "all on the first delivery: {d:?}"
+    );
+    assert_eq!(h.outputs().await.get("outage-1"), Some(&1));
+    assert!(h.dead_letters().await.is_empty());
     h.shutdown().await;
 }
 

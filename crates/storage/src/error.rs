@@ -141,6 +141,15 @@ impl Classify for StorageError {
             StorageError::Warc(_) => "warc_error",
         }
     }
+
+    fn pipeline_fault(&self) -> bool {
+        use crate::lists::ListError;
+        match self {
+            StorageError::List(e) => matches!(**e, ListError::Kv { .. }),
+            StorageError::Warc(_) => true,
+            _ => self.is_outage(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -196,10 +205,15 @@ mod tests {
         assert_eq!(long.disposition(), Disposition::Permanent);
         assert_eq!(long.reason(), "store_refused");
         assert!(!long.is_outage(), "one bad name must not pause the stage");
+        assert!(!long.pipeline_fault());
         for errno in [libc::ENOSPC, libc::EROFS, libc::EDQUOT] {
             let e = local(errno);
             assert!(e.is_outage(), "{errno}");
+            assert!(e.pipeline_fault(), "{errno}");
             assert_eq!(e.disposition(), Disposition::Retry(None));
         }
+        assert!(StorageError::Warc("w".into()).pipeline_fault());
+        assert!(!StorageError::Conflict("k".into()).pipeline_fault());
+        assert!(!StorageError::Contended("k".into()).pipeline_fault());
     }
 }
