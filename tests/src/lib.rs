@@ -121,7 +121,7 @@ impl Stack {
             let log = std::fs::File::options()
                 .create(true)
                 .append(true)
-                .open(self.logs.path().join(format!("{service}.log")))
+                .open(self.log_path(service))
                 .unwrap();
             let mut child = Command::new(binary())
                 .arg(service)
@@ -246,15 +246,24 @@ impl Stack {
         stdout
     }
 
+    /// Where the processes of `service` write their log.
+    fn log_path(&self, service: &str) -> PathBuf {
+        self.logs.path().join(format!("{service}.log"))
+    }
+
+    /// Everything the processes of `service` logged so far.
+    fn log_text(&self, service: &str) -> String {
+        std::fs::read_to_string(self.log_path(service)).unwrap_or_default()
+    }
+
     /// Up to `max` lines of the services' logs that contain `needle`, each
     /// after its service's name: which stage dead-lettered what, and why.
     pub fn log_lines(&self, needle: &str, max: usize) -> String {
         SERVICES
             .iter()
             .flat_map(|s| {
-                let text = std::fs::read_to_string(self.logs.path().join(format!("{s}.log")))
-                    .unwrap_or_default();
-                text.lines()
+                self.log_text(s)
+                    .lines()
                     .filter(|l| l.contains(needle))
                     .map(|l| format!("{s}: {l}"))
                     .collect::<Vec<_>>()
@@ -269,8 +278,7 @@ impl Stack {
         SERVICES
             .iter()
             .map(|s| {
-                let text = std::fs::read_to_string(self.logs.path().join(format!("{s}.log")))
-                    .unwrap_or_default();
+                let text = self.log_text(s);
                 let tail: Vec<&str> = text.lines().rev().take(15).collect();
                 format!(
                     "--- {s}\n{}",
@@ -300,8 +308,7 @@ impl Drop for Stack {
             let dir = PathBuf::from(dir).join(unique_prefix());
             if std::fs::create_dir_all(&dir).is_ok() {
                 for s in SERVICES {
-                    let name = format!("{s}.log");
-                    let _ = std::fs::copy(self.logs.path().join(&name), dir.join(&name));
+                    let _ = std::fs::copy(self.log_path(s), dir.join(format!("{s}.log")));
                 }
                 eprintln!("service logs kept in {}", dir.display());
             }

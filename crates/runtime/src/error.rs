@@ -28,7 +28,7 @@ pub trait Classify {
     fn reason(&self) -> &'static str;
     /// True when a retryable failure is the pipeline's own (NATS, a KV
     /// bucket, the object store), not the message's: the worker then runs
-    /// the handler again in place, within the publish patience, instead of
+    /// the handler again in place, within the outage patience, instead of
     /// spending one of the message's deliveries on each attempt.
     fn pipeline_fault(&self) -> bool {
         false

@@ -342,10 +342,9 @@ impl<H: Handler> Job<'_, H> {
         let pipeline =
             |e: &H::Error| e.pipeline_fault() && matches!(e.disposition(), Disposition::Retry(_));
         // The stage's own retry delays: an attempt may fetch a page again.
-        let backoff = self.cfg.backoff;
         self.patiently(
             "handle",
-            backoff,
+            self.cfg.backoff,
             || self.handler.handle(self.delivery),
             pipeline,
         )
