@@ -384,8 +384,8 @@ pub struct Ledger {
     pub staging_leftovers: usize,
     /// Articles whose latest record does not parse back (must be 0).
     pub corrupt: usize,
-    /// Stored events beyond one per URL (redeliveries after a crash, all
-    /// `unchanged`): harmless, reported for interest.
+    /// Stored events beyond one per URL (pages fetched again after a
+    /// crash, `unchanged`): harmless, reported for interest.
     pub extra_events: usize,
 }
 

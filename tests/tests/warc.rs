@@ -367,8 +367,8 @@ async fn storage_killed_mid_write_leaves_valid_files_holding_every_acknowledged_
     let stored = |js: jetstream::Context| {
         let prefix = prefix.clone();
         async move {
-            // A record whose first storage died after writing it is
-            // reported `unchanged` by the redelivery: count records.
+            // A page fetched again after a crash is `unchanged`: count
+            // records.
             let ids: std::collections::BTreeSet<String> = stored_events(&js, &prefix)
                 .await
                 .into_iter()

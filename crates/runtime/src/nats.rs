@@ -551,6 +551,47 @@ pub async fn ensure_kv_stored(
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_failed_read_skips_no_message_and_a_deleted_one_is_passed() {
+        use stream::{RawMessageError, RawMessageErrorKind as Kind};
+        let msg = |seq| StoredMessage {
+            seq,
+            subject: "s".into(),
+            headers: async_nats::HeaderMap::new(),
+            payload: bytes::Bytes::new(),
+            time_ms: 0,
+        };
+        // Message 2 was deleted; message 4 fails once (the server went
+        // away), then reads.
+        let mut failed = false;
+        let mut get = |seq: u64| {
+            let r = match seq {
+                2 => Err(RawMessageError::new(Kind::NoMessageFound)),
+                4 if !failed => {
+                    failed = true;
+                    Err(RawMessageError::new(Kind::Other))
+                }
+                _ => Ok(msg(seq)),
+            };
+            async move { r }
+        };
+        let mut next = 1;
+        let seqs = |v: Vec<StoredMessage>| v.iter().map(|m| m.seq).collect::<Vec<_>>();
+        let first = read_range(&mut next, 5, &mut get).await.unwrap();
+        assert_eq!(seqs(first), [1, 3]);
+        assert_eq!(next, 4, "the failed message is read next time");
+        let second = read_range(&mut next, 5, &mut get).await.unwrap();
+        assert_eq!(seqs(second), [4, 5]);
+        // A failure before anything was read is the caller's to see.
+        let mut next = 1;
+        let err = read_range(&mut next, 3, |_| async {
+            Err(RawMessageError::new(Kind::Other))
+        })
+        .await;
+        assert!(err.is_err());
+        assert_eq!(next, 1);
+    }
+
     #[test]
     fn a_seed_list_is_a_list_of_servers() {
         assert_eq!(server_list("nats://127.0.0.1:4222").unwrap().len(), 1);
@@ -637,22 +678,53 @@ impl StreamReader {
     }
 
     /// Every message stored since the last read (deleted ones skipped).
+    /// A read that fails (the server going away mid-way) stops there: what
+    /// was read is returned, and the next call starts at the message that
+    /// failed, so none is skipped; the error is returned when nothing was.
     pub async fn read_new(&mut self) -> Result<Vec<StoredMessage>, Error> {
         let last = self.last_sequence().await?;
-        let mut out = Vec::new();
-        while self.next <= last {
-            let seq = self.next;
-            self.next += 1;
-            if let Ok(m) = self.stream.get_raw_message(seq).await {
-                out.push(StoredMessage {
-                    seq,
-                    subject: m.subject.to_string(),
-                    headers: m.headers,
-                    payload: m.payload,
-                    time_ms: (m.time.unix_timestamp_nanos() / 1_000_000) as i64,
-                });
-            }
-        }
-        Ok(out)
+        let stream = &self.stream;
+        read_range(&mut self.next, last, |seq| async move {
+            let m = stream.get_raw_message(seq).await?;
+            Ok(StoredMessage {
+                seq,
+                subject: m.subject.to_string(),
+                headers: m.headers,
+                payload: m.payload,
+                time_ms: (m.time.unix_timestamp_nanos() / 1_000_000) as i64,
+            })
+        })
+        .await
     }
+}
+
+/// Reads messages `*next..=last` with `get`, moving `*next` past each one
+/// read or deleted; stops at the first other failure (see
+/// [`StreamReader::read_new`]).
+async fn read_range<F, Fut>(
+    next: &mut u64,
+    last: u64,
+    mut get: F,
+) -> Result<Vec<StoredMessage>, Error>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<StoredMessage, stream::RawMessageError>>,
+{
+    let mut out = Vec::new();
+    while *next <= last {
+        match get(*next).await {
+            Ok(m) => out.push(m),
+            Err(e) if is_deleted(&e) => {}
+            Err(e) if out.is_empty() => return Err(Error::nats(e)),
+            Err(_) => return Ok(out),
+        }
+        *next += 1;
+    }
+    Ok(out)
+}
+
+/// The message is gone from the stream (deleted, or aged out), not
+/// unreachable.
+fn is_deleted(e: &stream::RawMessageError) -> bool {
+    e.kind() == stream::RawMessageErrorKind::NoMessageFound
 }

@@ -216,9 +216,12 @@ impl Archive {
             Fetch::Redelivery(v) | Fetch::Unchanged { version: v, .. } if r.reextracted => {
                 Ok(written(r, StoreOutcome::Unchanged, &v, Vec::new()))
             }
+            // Written and committed by an earlier delivery that may not
+            // have said so: the same outcome again (so its event, same id,
+            // collapses with the first, or stands in for one lost).
             Fetch::Redelivery(v) => {
-                let tracking = current.map(|c| c.tracking).unwrap_or_default();
-                Ok(written(r, StoreOutcome::Unchanged, &v, Vec::new()).tracked(&tracking))
+                let current = current.expect("a listed fetch has a document");
+                Ok(redelivered(r, &v, &current.versions).tracked(&current.tracking))
             }
             Fetch::Unchanged { version, newest } => {
                 let current = current.expect("a matching version has a document");
@@ -826,6 +829,29 @@ fn written(
         version_key: v.key.clone(),
         evidence: String::new(),
     }
+}
+
+/// What the delivery that wrote version `v` of fetch `r` reported: `new`
+/// for the first version, else `changed`, with the version it replaced
+/// when it was the newest then (so the change log gets its entry even if
+/// that delivery died before recording it; entries are kept once).
+fn redelivered(r: &SnapshotRecord, v: &VersionEntry, versions: &[VersionEntry]) -> Written {
+    let before = versions.iter().filter(|o| o.version < v.version);
+    let previous = before.clone().max_by_key(|o| (o.fetched_at, o.version));
+    let was_newest = before.clone().all(|o| o.fetched_at <= v.fetched_at);
+    let outcome = if previous.is_none() {
+        StoreOutcome::New
+    } else {
+        StoreOutcome::Changed
+    };
+    let mut w = written(r, outcome, v, Vec::new());
+    w.check = if outcome == StoreOutcome::New {
+        "new".into()
+    } else {
+        "changed".into()
+    };
+    w.previous = previous.filter(|_| was_newest).cloned();
+    w
 }
 
 impl Written {
