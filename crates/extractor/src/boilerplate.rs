@@ -12,11 +12,16 @@ pub const DROP_TAGS: &[&str] = &[
     "link", "meta",
 ];
 
-/// Is an element of this tag, with these text statistics, dropped with
-/// its subtree? A `<form>` is, unless it wraps the page (ASP.NET and
-/// other frameworks put the whole body in one form).
-pub fn drops_tag(tag: &str, stats: crate::dom::Stats) -> bool {
-    DROP_TAGS.contains(&tag) && !(tag == "form" && stats.paragraphs >= 3)
+/// Is this element, with these text statistics, dropped with its subtree
+/// for its tag? A `<form>` is, unless it wraps the page (ASP.NET and other
+/// frameworks put the whole body in one form); a `<button>` is, unless it
+/// is a disclosure toggle (`aria-expanded`) labelled with a phrase: an
+/// FAQ's question, a folded section's title.
+pub fn drops_tag(el: &scraper::node::Element, stats: crate::dom::Stats) -> bool {
+    let tag = el.name();
+    DROP_TAGS.contains(&tag)
+        && !(tag == "form" && stats.paragraphs >= 3)
+        && !(tag == "button" && el.attr("aria-expanded").is_some() && stats.chars >= 20)
 }
 
 /// Class/id fragments of blocks that are almost never the article.
@@ -241,6 +246,13 @@ pub fn is_boilerplate(class_id: &str) -> bool {
         "likes-widget",
     ];
     !class_id.is_empty() && HARD.iter().any(|p| contains_token_part(class_id, p))
+}
+
+/// Does the class/id string mark a block of questions and answers (`faq`,
+/// `faqs`, `FAQ_wrapper`, `accordion-faq`)? An FAQ after the story
+/// answers its readers' questions: it is part of the article.
+pub fn is_faq(class_id: &str) -> bool {
+    contains_token_part(class_id, "faq")
 }
 
 /// Does the class string mark a caption or credit line of a picture

@@ -437,10 +437,10 @@ fn skip(
 ) -> bool {
     let n = el.name();
     let stats = analysis.stats.get(&node.id()).copied().unwrap_or_default();
-    if drops_tag(n, stats) || matches!(n, "h1" | "header" | "time" | "address") && !tag_only {
+    if drops_tag(el, stats) || matches!(n, "h1" | "header" | "time" | "address") && !tag_only {
         return true;
     }
-    if is_hidden(el) || el.attrs().any(|(k, _)| is_boilerplate_data_attr(k)) {
+    if is_hidden(node, analysis) || el.attrs().any(|(k, _)| is_boilerplate_data_attr(k)) {
         return true;
     }
     if tag_only {

@@ -6,7 +6,7 @@
 use ego_tree::{NodeId, NodeRef};
 use scraper::{Html, Node};
 
-use crate::boilerplate::{class_weight, drops_tag, is_boilerplate_data_attr, is_unlikely};
+use crate::boilerplate::{class_weight, drops_tag, is_boilerplate_data_attr, is_faq, is_unlikely};
 use crate::dom::{class_id, name, Analysis, NodeMap, NodeSet, Stats};
 use crate::rules::SiteRule;
 
@@ -77,6 +77,7 @@ pub fn select(doc: &Html, analysis: &Analysis, rule: Option<&SiteRule>) -> Optio
         roots = wider;
         method = Method::Recovered;
     }
+    roots.extend(faq_after(doc, analysis, &roots));
     Some(Selection { roots, method })
 }
 
@@ -116,7 +117,7 @@ fn starts_exclusion(node: NodeRef<'_, Node>, analysis: &Analysis) -> bool {
     if matches!(n, "html" | "body" | "article" | "main") {
         return false;
     }
-    if drops_tag(n, stats(analysis, node.id())) || is_hidden(el) {
+    if drops_tag(el, stats(analysis, node.id())) || is_hidden(node, analysis) {
         return true;
     }
     // A page wrapper whose class happens to say "ad" or "header" still
@@ -134,8 +135,12 @@ fn starts_exclusion(node: NodeRef<'_, Node>, analysis: &Analysis) -> bool {
 /// parks each finished segment in `<div hidden id="S:n">` and moves it into
 /// place on load: that content is the visible page. The closed panel of an
 /// accordion or a tab set (`role="region"` or `"tabpanel"`, labelled by its
-/// heading, or a class that says so) is part of the text a reader opens.
-pub fn is_hidden(el: &scraper::node::Element) -> bool {
+/// heading, or a class that says so), and any panel a disclosure toggle
+/// opens ([`Analysis::panels`]), is part of the text a reader opens.
+pub fn is_hidden(node: NodeRef<'_, Node>, analysis: &Analysis) -> bool {
+    let Node::Element(el) = node.value() else {
+        return false;
+    };
     let react_segment = el.attr("id").is_some_and(|id| {
         id.strip_prefix("S:")
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
@@ -145,7 +150,8 @@ pub fn is_hidden(el: &scraper::node::Element) -> bool {
             let s = s.to_ascii_lowercase().replace(' ', "");
             s.contains("display:none") || s.contains("visibility:hidden")
         });
-    el.attr("aria-hidden") == Some("true") || hidden && !is_closed_panel(el)
+    let toggled = analysis.panels.contains(&node.id());
+    (el.attr("aria-hidden") == Some("true") || hidden && !is_closed_panel(el)) && !toggled
 }
 
 /// An accordion's or a tab set's panel, shown when its heading is clicked.
@@ -415,10 +421,13 @@ fn merge_siblings(
             roots.push(top);
             continue;
         }
-        let Some(n) = name(sib) else { continue };
+        let Some(el) = sib.value().as_element() else {
+            continue;
+        };
+        let n = el.name();
         let cid = class_id(sib);
         let s = stats(analysis, sib.id());
-        if is_unlikely(&cid) || drops_tag(n, s) {
+        if is_unlikely(&cid) || drops_tag(el, s) {
             continue;
         }
         // A sibling of the same class is more of the same block: kept
@@ -433,6 +442,44 @@ fn merge_siblings(
         }
     }
     roots
+}
+
+/// The block of questions and answers that follows the selection, a
+/// sibling of its last root or of one of that root's three nearest
+/// ancestors: the FAQ a guide closes with is part of it, though its short
+/// answers score too little to be merged as a sibling.
+fn faq_after(doc: &Html, analysis: &Analysis, roots: &[NodeId]) -> Option<NodeId> {
+    let last = doc.tree.get(*roots.last()?)?;
+    std::iter::once(last)
+        .chain(last.ancestors().take(3))
+        .take_while(|n| !is_top_level(*n) && name(*n).is_some())
+        .flat_map(|n| n.next_siblings())
+        .find(|sib| {
+            let Some(el) = sib.value().as_element() else {
+                return false;
+            };
+            let s = stats(analysis, sib.id());
+            says_faq(*sib)
+                && s.chars > 200
+                && s.link_density() < 0.5
+                && !drops_tag(el, s)
+                && !is_hidden(*sib, analysis)
+        })
+        .map(|n| n.id())
+}
+
+/// Does an element, or the element it only wraps, say it is an FAQ?
+fn says_faq(node: NodeRef<'_, Node>) -> bool {
+    let mut node = Some(node);
+    for _ in 0..3 {
+        let Some(n) = node else { return false };
+        if is_faq(&class_id(n)) {
+            return true;
+        }
+        let mut children = n.children().filter(|c| c.value().is_element());
+        node = children.next().filter(|_| children.next().is_none());
+    }
+    false
 }
 
 /// If the selection holds under half of the page's paragraph text, widen it

@@ -243,6 +243,8 @@ pub struct Analysis {
     pub stats: NodeMap<Stats>,
     /// Deepest element nesting.
     pub max_depth: u32,
+    /// The panels disclosure toggles open (see [`disclosure_panels`]).
+    pub panels: NodeSet,
 }
 
 /// Computes [`Stats`] for every element in one pass.
@@ -252,12 +254,19 @@ pub fn analyse(doc: &Html) -> Analysis {
     let mut hidden = 0u32; // > 0 while inside an invisible element
     let mut in_link = 0u32;
     let mut max_depth = 0;
+    let mut toggles = Vec::new();
     for edge in doc.tree.root().traverse() {
         match edge {
             Edge::Open(node) => match node.value() {
                 Node::Element(el) => {
                     let name = el.name();
-                    let invisible = is_invisible(name);
+                    // A disclosure toggle's label is text a reader sees:
+                    // an FAQ's question on its `<button>`.
+                    let toggle = el.attr("aria-expanded").is_some();
+                    if toggle {
+                        toggles.push(node.id());
+                    }
+                    let invisible = is_invisible(name) && !toggle;
                     if invisible {
                         hidden += 1;
                     }
@@ -313,7 +322,62 @@ pub fn analyse(doc: &Html) -> Analysis {
             }
         }
     }
-    Analysis { stats, max_depth }
+    // A toggle labelled with a phrase discloses text; "Menu" does not.
+    toggles.retain(|id| stats.get(id).is_some_and(|s| s.chars >= 20));
+    let panels = disclosure_panels(doc, &toggles);
+    Analysis {
+        stats,
+        max_depth,
+        panels,
+    }
+}
+
+/// The panels that disclosure toggles (WAI-ARIA: an element with
+/// `aria-expanded`, most often a `<button>`, labelled with a phrase) show
+/// when clicked: the
+/// elements named by their `aria-controls`, else the element right after
+/// the toggle, or right after the heading the toggle is the whole of
+/// (`<h3><button>Question?</button></h3><div hidden>Answer</div>`). An
+/// FAQ's answers and a folded section are the page's text, hidden until
+/// a reader opens them.
+fn disclosure_panels(doc: &Html, toggles: &[NodeId]) -> NodeSet {
+    let mut panels = NodeSet::default();
+    let mut controlled: Vec<&str> = Vec::new();
+    for toggle in toggles.iter().filter_map(|id| doc.tree.get(*id)) {
+        let Some(el) = toggle.value().as_element() else {
+            continue;
+        };
+        if let Some(ids) = el.attr("aria-controls") {
+            controlled.extend(ids.split_ascii_whitespace());
+            continue;
+        }
+        let only_child = toggle
+            .parent()
+            .filter(|p| p.children().filter(|c| c.value().is_element()).count() == 1);
+        if let Some(panel) = next_element(toggle).or_else(|| only_child.and_then(next_element)) {
+            panels.insert(panel.id());
+        }
+    }
+    if !controlled.is_empty() {
+        panels.extend(
+            doc.tree
+                .root()
+                .descendants()
+                .filter(|n| {
+                    n.value()
+                        .as_element()
+                        .and_then(|e| e.attr("id"))
+                        .is_some_and(|id| controlled.contains(&id))
+                })
+                .map(|n| n.id()),
+        );
+    }
+    panels
+}
+
+/// The next sibling that is an element.
+fn next_element(n: NodeRef<'_, Node>) -> Option<NodeRef<'_, Node>> {
+    n.next_siblings().find(|s| s.value().is_element())
 }
 
 /// Is this an `<input>` for an e-mail address or a phone number

@@ -633,6 +633,73 @@ mod tests {
     }
 
     #[test]
+    fn a_disclosure_shows_its_question_and_its_panel() {
+        let url = "https://x.com/2025/running-shoes";
+        let para =
+            "Test the shoes on the store's treadmill or outside before you buy a pair of them. ";
+        let html = format!(
+            r#"<html><body><article><h1>Running shoes</h1><p>First, {p}</p><p>Second, {p}</p>
+            <div><h3><button aria-expanded="false"><p>What are common buying mistakes?</p></button></h3>
+            <div aria-hidden="true" hidden><p>Buying on looks is the big one. {p}</p></div></div>
+            <div><button aria-expanded="false" aria-controls="faq-1">How often should I replace them?</button>
+            <div id="faq-1" style="height:0;overflow:hidden" aria-hidden="true"><p>Every 500 miles or so. {p}</p></div></div>
+            <button aria-expanded="false">Menu</button>
+            <div aria-hidden="true"><p>A copy of the teaser for screen readers to skip. {p}</p></div>
+            </article></body></html>"#,
+            p = para.repeat(2)
+        );
+        match extract_at(url, &html) {
+            Ok(Extracted::Article(r)) => {
+                for kept in [
+                    "What are common buying mistakes?",
+                    "Buying on looks",
+                    "How often should I replace them?",
+                    "Every 500 miles",
+                ] {
+                    assert!(r.text.contains(kept), "{kept:?} missing: {}", r.text);
+                }
+                assert!(!r.text.contains("Menu"), "{}", r.text);
+                assert!(!r.text.contains("screen readers"), "{}", r.text);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_faq_after_the_story_is_part_of_it() {
+        let url = "https://x.com/blog/tech-events-2026";
+        let para = "This year's conferences bring together engineers, founders and researchers from every continent. ";
+        let story: String = (0..6)
+            .map(|i| {
+                format!(
+                    r#"<div class="block block-text"><p>Event {i}. {}</p></div>"#,
+                    para.repeat(3)
+                )
+            })
+            .collect();
+        let html = format!(
+            r#"<html><body><main><div class="article-content">{story}
+            <div class="block block-accordion"><div class="accordion accordion-faq"><h2>FAQs</h2>
+            <div class="item"><div class="title">What is the largest tech event?</div>
+            <div class="body"><p>The Mobile World Congress is often listed as the largest, closely followed by CES.</p></div></div>
+            <div class="item"><div class="title">How to prepare?</div>
+            <div class="body"><p>Organise the itinerary first, then read the agenda and pick the sessions.</p></div></div>
+            </div></div>
+            <div class="block block-links"><a href="/a">Another story with a long title here</a></div>
+            </div></main></body></html>"#
+        );
+        match extract_at(url, &html) {
+            Ok(Extracted::Article(r)) => {
+                assert!(r.text.contains("Event 5."), "{}", r.text);
+                assert!(r.text.contains("Mobile World Congress"), "{}", r.text);
+                assert!(r.text.contains("How to prepare?"), "{}", r.text);
+                assert!(!r.text.contains("Another story"), "{}", r.text);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn a_story_wrapped_in_one_link_is_the_article_not_the_footer() {
         let url = "https://tv.example.com/2012/01/11/a644768.html";
         let para = "寒冷的天氣裡相對溼度降低，空氣比較乾燥，皮膚可能會變乾、脫皮、失去光澤，嚴重的還會發紅發癢。";

@@ -136,7 +136,7 @@ fn article_element(doc: &Html, analysis: &Analysis, base: &Url) -> Option<Cleane
         .max_by_key(|e| chars(e.id()));
     let root = by_prop.or_else(|| {
         doc.select(sel)
-            .filter(|e| !is_hidden(e.value()))
+            .filter(|e| !is_hidden(**e, analysis))
             .max_by_key(|e| chars(e.id()))
     })?;
     let cleaned = clean(doc, analysis, &[root.id()], Some(base), None);
@@ -178,11 +178,8 @@ fn densest(doc: &Html, analysis: &Analysis, base: &Url) -> Option<Cleaned> {
         // a reader's long comment is never the article.
         let hidden = parent.ancestors().chain([parent]).any(|a| {
             a.value().as_element().is_some_and(|e| {
-                is_hidden(e)
-                    || drops_tag(
-                        e.name(),
-                        analysis.stats.get(&a.id()).copied().unwrap_or_default(),
-                    )
+                is_hidden(a, analysis)
+                    || drops_tag(e, analysis.stats.get(&a.id()).copied().unwrap_or_default())
                     || is_boilerplate(&class_id(a))
             })
         });
