@@ -322,8 +322,6 @@ pub fn analyse(doc: &Html) -> Analysis {
             }
         }
     }
-    // A toggle labelled with a phrase discloses text; "Menu" does not.
-    toggles.retain(|id| stats.get(id).is_some_and(|s| s.chars >= 20));
     let panels = disclosure_panels(doc, &toggles);
     Analysis {
         stats,
@@ -333,8 +331,7 @@ pub fn analyse(doc: &Html) -> Analysis {
 }
 
 /// The panels that disclosure toggles (WAI-ARIA: an element with
-/// `aria-expanded`, most often a `<button>`, labelled with a phrase) show
-/// when clicked: the
+/// `aria-expanded`, most often a `<button>`) show when clicked: the
 /// elements named by their `aria-controls`, else the element right after
 /// the toggle, or right after the heading the toggle is the whole of
 /// (`<h3><button>Question?</button></h3><div hidden>Answer</div>`). An
@@ -351,10 +348,13 @@ fn disclosure_panels(doc: &Html, toggles: &[NodeId]) -> NodeSet {
             controlled.extend(ids.split_ascii_whitespace());
             continue;
         }
-        let only_child = toggle
-            .parent()
-            .filter(|p| p.children().filter(|c| c.value().is_element()).count() == 1);
-        if let Some(panel) = next_element(toggle).or_else(|| only_child.and_then(next_element)) {
+        let heading = toggle.parent().filter(|p| {
+            p.value()
+                .as_element()
+                .is_some_and(|e| matches!(e.name(), "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "dt"))
+                && p.children().filter(|c| c.value().is_element()).count() == 1
+        });
+        if let Some(panel) = next_element(toggle).or_else(|| heading.and_then(next_element)) {
             panels.insert(panel.id());
         }
     }

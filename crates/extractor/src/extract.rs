@@ -643,7 +643,7 @@ mod tests {
             <div aria-hidden="true" hidden><p>Buying on looks is the big one. {p}</p></div></div>
             <div><button aria-expanded="false" aria-controls="faq-1">How often should I replace them?</button>
             <div id="faq-1" style="height:0;overflow:hidden" aria-hidden="true"><p>Every 500 miles or so. {p}</p></div></div>
-            <button aria-expanded="false">Menu</button>
+            <div class="toolbar-item"><button aria-expanded="false">Menu</button></div>
             <div aria-hidden="true"><p>A copy of the teaser for screen readers to skip. {p}</p></div>
             </article></body></html>"#,
             p = para.repeat(2)
@@ -668,25 +668,22 @@ mod tests {
     #[test]
     fn an_faq_after_the_story_is_part_of_it() {
         let url = "https://x.com/blog/tech-events-2026";
-        let para = "This year's conferences bring together engineers, founders and researchers from every continent. ";
+        let para = "This year's conferences bring together engineers, founders and researchers from every continent, ";
         let story: String = (0..6)
-            .map(|i| {
-                format!(
-                    r#"<div class="block block-text"><p>Event {i}. {}</p></div>"#,
-                    para.repeat(3)
-                )
-            })
+            .map(|i| format!("<p>Event {i}. {}</p>", para.repeat(3)))
             .collect();
         let html = format!(
-            r#"<html><body><main><div class="article-content">{story}
-            <div class="block block-accordion"><div class="accordion accordion-faq"><h2>FAQs</h2>
+            r#"<html><body><main><section class="article-content">
+            <div class="info"><div class="wrap"><div class="body">{story}</div></div>
+            <div class="share-bar"><a href="/s">Share</a></div></div>
+            <section class="common-section"><div class="FAQ_wrapper"><h2>FAQs</h2>
             <div class="item"><div class="title">What is the largest tech event?</div>
             <div class="body"><p>The Mobile World Congress is often listed as the largest, closely followed by CES.</p></div></div>
             <div class="item"><div class="title">How to prepare?</div>
             <div class="body"><p>Organise the itinerary first, then read the agenda and pick the sessions.</p></div></div>
-            </div></div>
-            <div class="block block-links"><a href="/a">Another story with a long title here</a></div>
-            </div></main></body></html>"#
+            </div></section>
+            <section class="more"><a href="/a">Another story with a long title here</a></section>
+            </section></main></body></html>"#
         );
         match extract_at(url, &html) {
             Ok(Extracted::Article(r)) => {
