@@ -478,6 +478,24 @@ impl<'a> Sources<'a> {
     /// order trusted; a page that gives only a modification time is dated
     /// by it (it is at least that old), and says so.
     fn published(&self) -> Option<(i64, Option<i32>, DateSource)> {
+        let found = self.published_by_sources();
+        // "This article was originally published on 26 Sep 2019": the page
+        // itself says when it first appeared, which no metadata reset can
+        // move. It wins over any later date.
+        let original = original_statement(self.doc)
+            .and_then(|t| dates::parse_zoned_in(&t, self.month_first))
+            .filter(|(ms, _)| self.acceptable(*ms));
+        match (original, found) {
+            (Some((ms, offset)), Some(f)) if before_everywhere(ms, offset, f.0) => {
+                Some((ms, offset, DateSource::Text))
+            }
+            (Some((ms, offset)), None) => Some((ms, offset, DateSource::Text)),
+            (_, found) => found,
+        }
+    }
+
+    /// [`Self::published`] from the page's declared and printed dates.
+    fn published_by_sources(&self) -> Option<(i64, Option<i32>, DateSource)> {
         let ld_any = |key: &str| -> Vec<Option<String>> {
             self.ld_all
                 .iter()
@@ -533,16 +551,17 @@ impl<'a> Sources<'a> {
             .iter()
             .find_map(|(source, cands)| zoned(*source, cands));
         // A page is at least as old as the date its header prints: when
-        // that is days before the declared one (a CMS migration or a
-        // republication reset the metadata), the printed one is the
-        // original. A day or less apart is a time zone, where the declared
-        // time is the more precise.
+        // that day is over before the declared instant's day begins in
+        // every time zone (a CMS migration, a republication or a last
+        // "publish" reset the metadata), the printed one is the original.
+        // A day that is the declared one somewhere on Earth is a time
+        // zone, where the declared time is the more precise.
         if let Some((declared_ms, ..)) = declared {
             let printed = header()
                 .byline
                 .then(|| zoned(DateSource::Text, &[header().published.clone()]))
                 .flatten();
-            if let Some(p) = printed.filter(|p| p.0 < declared_ms - 2 * 86_400_000) {
+            if let Some(p) = printed.filter(|p| before_everywhere(p.0, p.1, declared_ms)) {
                 return Some(p);
             }
         }
@@ -678,6 +697,16 @@ impl<'a> Sources<'a> {
     }
 }
 
+/// Is the calendar day of `printed` (in its own offset, else as written)
+/// over before `declared`'s day begins in the westernmost time zone
+/// (UTC-12)? Then no reading of the two in one zone makes them the same
+/// day.
+fn before_everywhere(printed_ms: i64, printed_offset: Option<i32>, declared_ms: i64) -> bool {
+    const DAY: i64 = 86_400_000;
+    let local = printed_ms + i64::from(printed_offset.unwrap_or(0)) * 60_000;
+    local.div_euclid(DAY) < (declared_ms - DAY / 2).div_euclid(DAY)
+}
+
 /// Are two URLs on the same site: the same registrable domain (by the
 /// public suffix list: `www.bbc.co.uk` and `news.bbc.co.uk` are, `a.github.io`
 /// and `b.github.io` are not), or the same host where there is none (an IP
@@ -775,7 +804,8 @@ fn attr_context(e: ElementRef<'_>) -> String {
 
 /// Dates printed in the article header: short text near the `h1`, such as
 /// "Published on July 18, 2025", "2023年11月9日 12:42" or "Updated Dec 12,
-/// 2025". The first after the heading wins, then the nearest before it.
+/// 2025". The first in the byline's place under the heading wins, then the
+/// nearest before the heading, then one further down the opening.
 #[derive(Debug, Default)]
 struct HeaderDates {
     published: Option<String>,
@@ -808,9 +838,12 @@ fn header_dates(h1: ElementRef<'_>) -> HeaderDates {
     let Some(at) = at else {
         return HeaderDates::default();
     };
-    let after = (at..texts.len()).take(60);
-    let before = (0..at).rev().take(15);
-    let mut out = scan_dates(doc, &texts, after.chain(before), false);
+    // The byline's place under the heading first, then the line just
+    // above it (a kicker's date), then the rest of the story's opening.
+    let end = texts.len().min(at + 60);
+    let near = end.min(at + 26);
+    let order = (at..near).chain((0..at).rev().take(15)).chain(near..end);
+    let mut out = scan_dates(doc, &texts, order, false);
     out.byline = out
         .published_at
         .is_some_and(|(i, len)| i > at && i <= at + 25 && len <= 40);
@@ -824,6 +857,78 @@ fn header_dates(h1: ElementRef<'_>) -> HeaderDates {
 fn labelled_dates(doc: &Html) -> HeaderDates {
     let texts: Vec<_> = page_texts(&doc.tree).collect();
     scan_dates(&doc.tree, &texts, 0..texts.len(), true)
+}
+
+/// Phrases by which a page says when it first appeared.
+const ORIGINALLY_WORDS: &[&str] = &[
+    "originally published",
+    "first published",
+    "originally posted",
+    "first posted",
+    "originally appeared",
+    "first appeared",
+    "publié initialement",
+    "initialement publié",
+    "ursprünglich veröffentlicht",
+    "erstmals veröffentlicht",
+    "publicado originalmente",
+    "originalmente publicado",
+];
+
+/// The date a page gives in a sentence saying when it first appeared
+/// ("This article was originally published on 26 Sep 2019 at 4:12pm but
+/// has been regularly updated", "Originally published <span>November 9,
+/// 2022</span>"), as the words that parse as one.
+fn original_statement(doc: &Html) -> Option<String> {
+    let texts: Vec<_> = page_texts(&doc.tree).collect();
+    // Most pages hold none of the phrases: a look for their second
+    // word's stem spares lowercasing every text of the page.
+    const STEMS: &[&str] = &[
+        "ublish",
+        "osted",
+        "ppeared",
+        "ublié",
+        "öffentlicht",
+        "ublicado",
+    ];
+    texts.iter().enumerate().find_map(|(i, (_, text))| {
+        if !STEMS.iter().any(|s| text.contains(s)) {
+            return None;
+        }
+        let lower = text.to_lowercase();
+        let (from, at) = ORIGINALLY_WORDS
+            .iter()
+            .find_map(|w| lower.find(w).map(|at| (at, at + w.len())))?;
+        // Said of the page itself: opening its text, or after "this
+        // article was"; not a citation's "…, first published 04.Apr.2019"
+        // about a preprint.
+        let before = lower[..from].trim_end();
+        let sentence = before.rsplit(['.', '!', '?']).next().unwrap_or_default();
+        if !(before.is_empty() || sentence.contains("this ") && before.ends_with("was")) {
+            return None;
+        }
+        // The words after the phrase, with the next texts when a template
+        // put the date in an element of its own.
+        let mut tail = lower.get(at..)?.to_string();
+        for (_, next) in texts.iter().skip(i + 1).take(2) {
+            if tail.chars().count() > 60 {
+                break;
+            }
+            tail.push(' ');
+            tail.push_str(next);
+        }
+        let words: Vec<&str> = tail.split_whitespace().take(10).collect();
+        // The date opens the words, after "on" or "in" at most; a date
+        // further on ("…in March 2022. Last updated on December 20") is
+        // another.
+        (0..words.len().min(2)).find_map(|start| {
+            (2..=6).rev().find_map(|n| {
+                let cand = words.get(start..start + n)?.join(" ");
+                let cand = cand.trim_end_matches(['.', ',', ';', ':', ')']);
+                (!says_updated(cand) && dates::parse(cand).is_some()).then(|| cand.to_string())
+            })
+        })
+    })
 }
 
 /// The page's non-empty text nodes outside scripts and styles, in order.
@@ -869,7 +974,7 @@ fn scan_dates(
                 _ => continue,
             }
         }
-        if text.chars().count() < 6 {
+        if text.chars().count() < 6 || names_days_range(&text) {
             continue;
         }
         let Some(found) = text_date(&text) else {
@@ -895,6 +1000,40 @@ fn scan_dates(
         }
     }
     out
+}
+
+/// Does a text give a range of days ("January 6-9, 2026", "16–19 March")?
+/// That is an event's dates, not the page's. The numbers of one date
+/// (`2025-12-18`, `18-12-2025`) are not a range.
+fn names_days_range(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    let digits_at = |i: usize, forward: bool| -> usize {
+        let mut n = 0;
+        loop {
+            let j = if forward {
+                i + n
+            } else {
+                i.wrapping_sub(n + 1)
+            };
+            match chars.get(j) {
+                Some(c) if c.is_ascii_digit() => n += 1,
+                _ => return n,
+            }
+        }
+    };
+    chars.iter().enumerate().any(|(i, c)| {
+        if !matches!(c, '-' | '–') {
+            return false;
+        }
+        let left = digits_at(i, false);
+        let right = digits_at(i + 1, true);
+        let outer_left = i.checked_sub(left + 1).and_then(|j| chars.get(j));
+        let outer_right = chars.get(i + 1 + right);
+        (1..=2).contains(&left)
+            && (1..=2).contains(&right)
+            && !outer_left.is_some_and(|c| matches!(c, '-' | '/' | '.') || c.is_ascii_digit())
+            && !outer_right.is_some_and(|c| matches!(c, '-' | '/' | '.'))
+    })
 }
 
 /// A date's label: its own text after the short texts before it, back to
@@ -1299,6 +1438,72 @@ mod tests {
         assert_eq!(m.published, Some((1_754_006_400_000, DateSource::Text)));
         let m = meta(r#"<html lang="fr"><h1>A long enough headline</h1><p>8/1/2025</p>"#);
         assert_eq!(m.published, Some((1_736_294_400_000, DateSource::Text)));
+    }
+
+    #[test]
+    fn a_byline_a_day_before_the_declared_date_everywhere_is_the_original() {
+        let page = |declared: &str, byline: &str| {
+            meta(&format!(
+                r#"<script type="application/ld+json">{{"@type":"Article","datePublished":"{declared}"}}</script>
+                <h1>A long enough headline</h1><div>{byline}</div><p>Body text of the story.</p>"#
+            ))
+        };
+        // Dec 18 is over before Dec 19, 22:02 UTC's day begins anywhere:
+        // the site's last "publish" moved the metadata.
+        let m = page("2025-12-19T22:02:58.705Z", "Dec 18, 2025");
+        assert_eq!(m.published, Some((1_766_016_000_000, DateSource::Text)));
+        // Dec 19 is still Dec 19 at 02:41 UTC on Dec 20 in the Americas:
+        // a time zone, where the declared instant is the more precise.
+        let m = page("2025-12-20T02:41:00Z", "Dec 19, 2025");
+        assert_eq!(m.published, Some((1_766_198_460_000, DateSource::JsonLd)));
+    }
+
+    #[test]
+    fn an_events_dates_do_not_date_the_page() {
+        // The date above the headline, not the first event's "January
+        // 6-9, 2026" under it.
+        let m = meta(
+            r#"<div class="header-article"><div class="date-article">OCTOBER 13, 2025</div>
+            <h1>Biggest tech events 2026</h1></div><p>As we move into 2026, here they are.</p>
+            <h2>1. CES</h2><p><strong>Date</strong>: January 6-9, 2026</p>"#,
+        );
+        assert_eq!(m.published, Some((1_760_313_600_000, DateSource::Text)));
+        assert!(names_days_range("16–19 March 2026"));
+        for one_date in ["2025-12-18", "18-12-2025", "18.12.2025", "Dec 18, 2025"] {
+            assert!(!names_days_range(one_date), "{one_date}");
+        }
+    }
+
+    #[test]
+    fn a_page_that_says_when_it_first_appeared_is_dated_by_that() {
+        let page = |note: &str| {
+            meta(&format!(
+                r#"<h1>A long enough headline</h1><p>Updated 30 Sep 2022, 11:07am</p>
+                <p>Body text of the story.</p><p>{note}</p>"#
+            ))
+        };
+        let m = page(
+            "This article was originally published on 26 Sep 2019 at 4:12pm but has been \
+             regularly updated to keep the information current.",
+        );
+        assert_eq!(
+            m.published.map(|p| p.0 / 86_400_000),
+            Some(1_569_514_320_000 / 86_400_000)
+        );
+        // Only the page's own first appearance counts: a citation's
+        // preprint date, or a month with no day, does not; the page is
+        // then dated by its update, the only date it gives.
+        for note in [
+            "Cite as: doi 10.2196/14273, preprint first published 04.Apr.2019 .",
+            "This guide was originally published in March 2018.",
+        ] {
+            let (ms, source) = page(note).published.unwrap();
+            assert_eq!(
+                (ms / 86_400_000, source),
+                (19_265, DateSource::Modified),
+                "{note}"
+            );
+        }
     }
 
     #[test]
