@@ -266,7 +266,7 @@ pub fn analyse(doc: &Html) -> Analysis {
                     if toggle {
                         toggles.push(node.id());
                     }
-                    let invisible = is_invisible(name) && !toggle;
+                    let invisible = is_invisible(name) && !(toggle && name == "button");
                     if invisible {
                         hidden += 1;
                     }
