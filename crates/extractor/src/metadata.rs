@@ -880,7 +880,7 @@ const ORIGINALLY_WORDS: &[&str] = &[
 /// has been regularly updated", "Originally published <span>November 9,
 /// 2022</span>"), as the words that parse as one.
 fn original_statement(doc: &Html) -> Option<String> {
-    let texts: Vec<_> = page_texts(&doc.tree).collect();
+    let mut texts = page_texts(&doc.tree);
     // Most pages hold none of the phrases: a look for their second
     // word's stem spares lowercasing every text of the page.
     const STEMS: &[&str] = &[
@@ -891,50 +891,52 @@ fn original_statement(doc: &Html) -> Option<String> {
         "öffentlicht",
         "ublicado",
     ];
-    texts.iter().enumerate().find_map(|(i, (_, text))| {
-        if !STEMS.iter().any(|s| text.contains(s)) {
-            return None;
-        }
-        let lower = text.to_lowercase();
-        let (from, at) = ORIGINALLY_WORDS
-            .iter()
-            .find_map(|w| lower.find(w).map(|at| (at, at + w.len())))?;
-        // Said of the page itself: opening its text, or after "this
-        // article was"; not a citation's "…, first published 04.Apr.2019"
-        // about a preprint.
-        let before = lower[..from].trim_end();
-        let sentence = before.rsplit(['.', '!', '?']).next().unwrap_or_default();
-        if !(before.is_empty() || sentence.contains("this ") && before.ends_with("was")) {
-            return None;
-        }
-        // The words after the phrase, with the next texts when a template
-        // put the date in an element of its own.
-        let mut tail = lower.get(at..)?.to_string();
-        for (_, next) in texts.iter().skip(i + 1).take(2) {
-            if tail.chars().count() > 60 {
-                break;
+    std::iter::from_fn(|| texts.next().map(|(_, text)| (text, texts.clone()))).find_map(
+        |(text, rest)| {
+            if !STEMS.iter().any(|s| text.contains(s)) {
+                return None;
             }
-            tail.push(' ');
-            tail.push_str(next);
-        }
-        let words: Vec<&str> = tail.split_whitespace().take(10).collect();
-        // The date opens the words, after "on" or "in" at most; a date
-        // further on ("…in March 2022. Last updated on December 20") is
-        // another.
-        (0..words.len().min(2)).find_map(|start| {
-            (2..=6).rev().find_map(|n| {
-                let cand = words.get(start..start + n)?.join(" ");
-                let cand = cand.trim_end_matches(['.', ',', ';', ':', ')']);
-                (!says_updated(cand) && dates::parse(cand).is_some()).then(|| cand.to_string())
+            let lower = text.to_lowercase();
+            let (from, at) = ORIGINALLY_WORDS
+                .iter()
+                .find_map(|w| lower.find(w).map(|at| (at, at + w.len())))?;
+            // Said of the page itself: opening its text, or after "this
+            // article was"; not a citation's "…, first published 04.Apr.2019"
+            // about a preprint.
+            let before = lower[..from].trim_end();
+            let sentence = before.rsplit(['.', '!', '?']).next().unwrap_or_default();
+            if !(before.is_empty() || sentence.contains("this ") && before.ends_with("was")) {
+                return None;
+            }
+            // The words after the phrase, with the next texts when a template
+            // put the date in an element of its own.
+            let mut tail = lower.get(at..)?.to_string();
+            for (_, next) in rest.take(2) {
+                if tail.chars().count() > 60 {
+                    break;
+                }
+                tail.push(' ');
+                tail.push_str(next);
+            }
+            let words: Vec<&str> = tail.split_whitespace().take(10).collect();
+            // The date opens the words, after "on" or "in" at most; a date
+            // further on ("…in March 2022. Last updated on December 20") is
+            // another.
+            (0..words.len().min(2)).find_map(|start| {
+                (2..=6).rev().find_map(|n| {
+                    let cand = words.get(start..start + n)?.join(" ");
+                    let cand = cand.trim_end_matches(['.', ',', ';', ':', ')']);
+                    (!says_updated(cand) && dates::parse(cand).is_some()).then(|| cand.to_string())
+                })
             })
-        })
-    })
+        },
+    )
 }
 
 /// The page's non-empty text nodes outside scripts and styles, in order.
 fn page_texts(
     doc: &ego_tree::Tree<scraper::Node>,
-) -> impl Iterator<Item = (ego_tree::NodeId, &str)> {
+) -> impl Iterator<Item = (ego_tree::NodeId, &str)> + Clone {
     doc.root()
         .descendants()
         .filter_map(|n| {
