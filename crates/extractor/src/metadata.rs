@@ -473,10 +473,10 @@ impl<'a> Sources<'a> {
             .find(|(ms, _)| self.acceptable(*ms))
     }
 
-    /// The publication time and where it came from, in the order trusted.
-    /// The original publication time and where it came from, in the
-    /// order trusted; a page that gives only a modification time is dated
-    /// by it (it is at least that old), and says so.
+    /// The original publication time and where it came from: the day the
+    /// page says it first appeared when that is the oldest, else the
+    /// sources in the order trusted; a page that gives only a modification
+    /// time is dated by it (it is at least that old), and says so.
     fn published(&self) -> Option<(i64, Option<i32>, DateSource)> {
         let found = self.published_by_sources();
         // "This article was originally published on 26 Sep 2019": the page
